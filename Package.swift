@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Driftless",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "driftless", targets: ["driftless"]),
+        .library(name: "DriftlessCore", targets: ["DriftlessCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // System libraries: a bare module map and a one-line shim each.
+        .systemLibrary(
+            name: "CLibGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibvirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
+
+        /// The model, validation, diagnostics and (later) plan/apply and driver protocols. No C.
+        .target(
+            name: "DriftlessCore",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        /// libgit2 adapter: open or fetch a repository and read manifests from a commit's tree.
+        .target(
+            name: "DriftlessGit",
+            dependencies: ["CLibGit2", "DriftlessCore"]
+        ),
+        /// libvirt adapter: connections, domains, pools, volumes, streams.
+        .target(
+            name: "DriftlessLibvirt",
+            dependencies: ["CLibvirt", "DriftlessCore"]
+        ),
+        /// Pure Swift OVSDB (RFC 7047) JSON-RPC client.
+        .target(
+            name: "DriftlessOVSDB",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        /// The `driftless` command tree.
+        .target(
+            name: "DriftlessCommands",
+            dependencies: [
+                "DriftlessCore",
+                "DriftlessGit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        /// `await Driftless.main()` and nothing else.
+        .executableTarget(
+            name: "driftless",
+            dependencies: ["DriftlessCommands"]
+        ),
+
+        .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore"]),
+        .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
+        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore"]),
+        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB"]),
+        .testTarget(
+            name: "DriftlessCommandsTests",
+            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit"]
+        ),
+    ]
+)
+
+// One settings loop for every Swift target.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+    ]
+}

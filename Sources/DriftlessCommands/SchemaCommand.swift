@@ -1,0 +1,54 @@
+import ArgumentParser
+import DriftlessCore
+import Foundation
+
+/// `driftless schema`: print or write the JSON Schemas of the manifest kinds.
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Print the JSON Schema of each manifest kind, for editors and CI.",
+        discussion: """
+            With a kind, prints that kind's schema. Without one, prints an object of every kind's schema. \
+            With --output-dir, writes one file per kind plus driftless.schema.json, which accepts any kind; \
+            point yaml-language-server at it with a modeline:
+              # yaml-language-server: $schema=../manifests/driftless.schema.json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A kind: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"))
+    var kind: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the schema files into this directory.", valueName: "dir"))
+    var outputDir: String?
+
+    func run() async throws {
+        if let outputDir {
+            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            for (name, text) in try SchemaFiles.all() {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: outputDir).appendingPathComponent(name))
+            }
+            Terminal.write("wrote \(Kind.allCases.count + 1) schemas to \(outputDir)\n")
+            return
+        }
+        if let kind {
+            guard let parsed = Kind.allCases.first(where: { $0.rawValue.lowercased() == kind.lowercased() }) else {
+                throw ValidationError("unknown kind \"\(kind)\"; kinds are \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            Terminal.write(try JSONSchema.render(JSONSchema.schema(for: parsed)))
+            return
+        }
+        var all: [String: Any] = [:]
+        for kind in Kind.allCases { all[kind.rawValue] = JSONSchema.schema(for: kind) }
+        Terminal.write(try JSONSchema.render(all))
+    }
+}
+
+/// The schema files that ship in `manifests/`.
+public enum SchemaFiles {
+    /// File name and contents of every schema file.
+    public static func all() throws -> [(String, String)] {
+        var files = try Kind.allCases.map { (JSONSchema.fileName(for: $0), try JSONSchema.render(JSONSchema.schema(for: $0))) }
+        files.append((JSONSchema.combinedFileName, try JSONSchema.render(JSONSchema.combinedSchema())))
+        return files
+    }
+}

@@ -1,0 +1,341 @@
+/// Checks what no single document can: references, uniqueness, addresses, quotas and capacity.
+///
+/// Runs over the valid objects of a commit; `knownIDs` also holds objects that failed their own checks,
+/// so a reference to an invalid object is not reported a second time as dangling.
+struct Validator {
+    let state: DesiredState
+    let knownIDs: Set<ObjectID>
+    var diagnostics = Diagnostics()
+
+    init(state: DesiredState, knownIDs: Set<ObjectID>) {
+        self.state = state
+        self.knownIDs = knownIDs
+    }
+
+    mutating func run() -> Diagnostics {
+        checkProjectsExist()
+        checkUsers()
+        checkImages()
+        checkNetworks()
+        checkVolumes()
+        checkInstances()
+        checkQuotas()
+        checkCapacity()
+        return diagnostics
+    }
+
+    // MARK: - References
+
+    /// Reports a reference from `object` (at `field`) to a `kind` named `name` in `project` that does not resolve.
+    mutating func checkReference<S>(
+        from object: ManifestObject<S>, field: String, to kind: Kind, named name: String, in project: String?
+    ) -> Bool {
+        let wanted = ObjectID(kind, project: kind.scope == .cluster ? nil : project, name)
+        if knownIDs.contains(wanted) { return true }
+        if kind == .image, knownIDs.contains(ObjectID(.image, project: nil, name)) { return true }
+        let noun = kind.rawValue.lowercased()
+        if kind.scope != .cluster, let elsewhere = knownIDs.first(where: { $0.kind == kind && $0.name == name }),
+           let owner = elsewhere.project {
+            diagnostics.error(
+                "\(noun) \"\(name)\" belongs to project \"\(owner)\", not \"\(project ?? "")\"",
+                at: object.location(of: field), field: field,
+                hint: "\(object.id.kind.rawValue.lowercased())s may only use \(noun)s of their own project\(kind == .image ? " or public images" : "")")
+            return false
+        }
+        let candidates = knownIDs.filter {
+            $0.kind == kind && ($0.project == wanted.project || (kind == .image && $0.project == nil))
+        }.map(\.name)
+        let scope = kind.scope == .cluster || project == nil ? "" : " in project \"\(project ?? "")\""
+        diagnostics.error(
+            "unknown \(noun) \"\(name)\"\(scope)", at: object.location(of: field), field: field,
+            hint: Suggestion.closest(to: name, in: candidates).map { "did you mean \"\($0)\"?" })
+        return false
+    }
+
+    mutating func checkProjectsExist() {
+        func check<S>(_ objects: [ManifestObject<S>]) {
+            for object in objects {
+                guard let project = object.project else { continue }
+                _ = checkReference(from: object, field: "metadata.project", to: .project, named: project, in: nil)
+            }
+        }
+        check(state.images)
+        check(state.networks)
+        check(state.volumes)
+        check(state.instances)
+    }
+
+    // MARK: - Kinds
+
+    mutating func checkUsers() {
+        for user in state.users {
+            var seenKeys: [String: Int] = [:]
+            for (i, key) in user.spec.sshKeys.enumerated() {
+                let blob = key.split(separator: " ").dropFirst().first.map(String.init) ?? key
+                if let first = seenKeys[blob] {
+                    diagnostics.warning("the same SSH key is listed twice (first at sshKeys[\(first)])",
+                                        at: user.location(of: "spec.sshKeys[\(i)]"), field: "spec.sshKeys[\(i)]")
+                }
+                seenKeys[blob] = seenKeys[blob] ?? i
+            }
+            var seenProjects: [String: Int] = [:]
+            for (i, binding) in user.spec.roles.enumerated() {
+                let field = "spec.roles[\(i)].project"
+                _ = checkReference(from: user, field: field, to: .project, named: binding.project, in: nil)
+                if let first = seenProjects[binding.project] {
+                    diagnostics.error("user has two roles in project \"\(binding.project)\" (see roles[\(first)])",
+                                      at: user.location(of: field), field: field,
+                                      hint: "keep one role per project; admin includes member and reader")
+                }
+                seenProjects[binding.project] = seenProjects[binding.project] ?? i
+            }
+        }
+    }
+
+    mutating func checkImages() {
+        for image in state.images {
+            guard let source = image.source?.root.mapping?["spec"]?.mapping?["source"]?.mapping else { continue }
+            let hasPath = source["path"].map { $0.scalar?.resolved != .null } ?? false
+            let hasURL = source["url"].map { $0.scalar?.resolved != .null } ?? false
+            if hasPath == hasURL {
+                diagnostics.error(
+                    hasPath ? "source has both path and url" : "source needs a path or a url",
+                    at: image.location(of: "spec.source"), field: "spec.source",
+                    hint: "give exactly one of source.path or source.url")
+            }
+            if case let .url(url) = image.spec.source, url.contains("@"),
+               let authority = url.split(separator: "/").dropFirst(1).first, authority.contains("@") {
+                diagnostics.warning(
+                    "the URL carries credentials, which everyone who can read this repository sees",
+                    at: image.location(of: "spec.source.url"), field: "spec.source.url")
+            }
+        }
+    }
+
+    mutating func checkNetworks() {
+        var byVLAN: [Int: Network] = [:]
+        let hostNames = state.hosts.map(\.name).joined(separator: ", ")
+        for network in state.networks {
+            let spec = network.spec
+            let cidr = spec.cidr
+            if cidr.prefixLength > 30 {
+                diagnostics.error("\(cidr) leaves no room for instances; use a prefix of /30 or shorter",
+                                  at: network.location(of: "spec.cidr"), field: "spec.cidr")
+                continue
+            }
+            if let gateway = spec.gateway {
+                if !cidr.contains(gateway) {
+                    diagnostics.error("gateway \(gateway) is outside \(cidr)",
+                                      at: network.location(of: "spec.gateway"), field: "spec.gateway")
+                } else if gateway == cidr.networkAddress || gateway == cidr.broadcastAddress {
+                    diagnostics.error("gateway \(gateway) is the network or broadcast address of \(cidr)",
+                                      at: network.location(of: "spec.gateway"), field: "spec.gateway")
+                }
+            }
+            if let dhcp = spec.dhcp {
+                for (bound, ip) in [("start", dhcp.start), ("end", dhcp.end)]
+                where !cidr.contains(ip) || ip == cidr.networkAddress || ip == cidr.broadcastAddress {
+                    diagnostics.error("dhcp \(bound) \(ip) is not a host address of \(cidr)",
+                                      at: network.location(of: "spec.dhcp.\(bound)"), field: "spec.dhcp.\(bound)")
+                }
+                if dhcp.start > dhcp.end {
+                    diagnostics.error("dhcp range starts at \(dhcp.start), after its end \(dhcp.end)",
+                                      at: network.location(of: "spec.dhcp"), field: "spec.dhcp")
+                } else if dhcp.contains(spec.effectiveGateway) {
+                    diagnostics.error("the gateway \(spec.effectiveGateway) lies inside the dhcp range",
+                                      at: network.location(of: "spec.dhcp"), field: "spec.dhcp")
+                }
+            }
+            if let other = byVLAN[spec.vlan] {
+                let otherAt = other.location(of: "spec.vlan").map { " (\($0))" } ?? ""
+                diagnostics.error(
+                    "VLAN \(spec.vlan) is already used by network \(other.id.qualifiedName)\(otherAt); on host \(hostNames) both would share one broadcast domain",
+                    at: network.location(of: "spec.vlan"), field: "spec.vlan",
+                    hint: "give each network its own VLAN")
+            } else {
+                byVLAN[spec.vlan] = network
+            }
+        }
+    }
+
+    mutating func checkVolumes() {
+        for volume in state.volumes {
+            if volume.spec.size == .zero {
+                diagnostics.error("a volume needs a size above zero", at: volume.location(of: "spec.size"), field: "spec.size")
+            }
+            guard let imageName = volume.spec.image else { continue }
+            guard checkReference(from: volume, field: "spec.image", to: .image, named: imageName, in: volume.project),
+                  let image = state.image(named: imageName, project: volume.project)
+            else { continue }
+            if let minDisk = image.spec.minDisk, volume.spec.size < minDisk {
+                diagnostics.error("size \(volume.spec.size) is smaller than image \"\(imageName)\" needs (minDisk \(minDisk))",
+                                  at: volume.location(of: "spec.size"), field: "spec.size")
+            }
+        }
+    }
+
+    mutating func checkInstances() {
+        let networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var addressOwners: [ObjectID: [IPv4Address: (Instance, String)]] = [:]
+        var volumeOwners: [ObjectID: (Instance, String)] = [:]
+        let hostNames = Set(state.hosts.map(\.name))
+
+        for instance in state.instances {
+            let spec = instance.spec
+            let project = instance.project
+            if spec.memory < .mebibytes(16) {
+                diagnostics.error("memory \(spec.memory) is below the 16MiB an instance needs",
+                                  at: instance.location(of: "spec.memory"), field: "spec.memory")
+            }
+            if checkReference(from: instance, field: "spec.image", to: .image, named: spec.image, in: project),
+               let image = state.image(named: spec.image, project: project),
+               let minDisk = image.spec.minDisk, spec.rootDisk < minDisk {
+                diagnostics.error("rootDisk \(spec.rootDisk) is smaller than image \"\(spec.image)\" needs (minDisk \(minDisk))",
+                                  at: instance.location(of: "spec.rootDisk"), field: "spec.rootDisk")
+            }
+            if spec.rootDisk == .zero {
+                diagnostics.error("rootDisk must be above zero", at: instance.location(of: "spec.rootDisk"), field: "spec.rootDisk")
+            }
+            for (i, nic) in spec.networks.enumerated() {
+                let field = "spec.networks[\(i)].network"
+                guard checkReference(from: instance, field: field, to: .network, named: nic.network, in: project),
+                      let ip = nic.ip, let network = networks[ObjectID(.network, project: project, nic.network)]
+                else { continue }
+                let ipField = "spec.networks[\(i)].ip"
+                let cidr = network.spec.cidr
+                if !cidr.contains(ip) {
+                    diagnostics.error("\(ip) is outside network \(nic.network)'s \(cidr)",
+                                      at: instance.location(of: ipField), field: ipField)
+                    continue
+                }
+                if ip == cidr.networkAddress || ip == cidr.broadcastAddress {
+                    diagnostics.error("\(ip) is the network or broadcast address of \(cidr)",
+                                      at: instance.location(of: ipField), field: ipField)
+                    continue
+                }
+                if ip == network.spec.effectiveGateway {
+                    diagnostics.error("\(ip) is the gateway of network \(nic.network)",
+                                      at: instance.location(of: ipField), field: ipField)
+                    continue
+                }
+                if let dhcp = network.spec.dhcp, dhcp.contains(ip) {
+                    diagnostics.warning("\(ip) lies in network \(nic.network)'s dhcp range \(dhcp.start)-\(dhcp.end)",
+                                        at: instance.location(of: ipField), field: ipField)
+                }
+                if let (owner, ownerField) = addressOwners[network.id]?[ip] {
+                    let where_ = owner.location(of: ownerField).map { " at \($0)" } ?? ""
+                    diagnostics.error(
+                        "\(ip) on network \(nic.network) is taken twice: by \(owner.id.qualifiedName)\(where_) and by \(instance.id.qualifiedName)",
+                        at: instance.location(of: ipField), field: ipField)
+                } else {
+                    addressOwners[network.id, default: [:]][ip] = (instance, ipField)
+                }
+            }
+            for (i, name) in spec.volumes.enumerated() {
+                let field = "spec.volumes[\(i)]"
+                guard checkReference(from: instance, field: field, to: .volume, named: name, in: project) else { continue }
+                let id = ObjectID(.volume, project: project, name)
+                if let (owner, ownerField) = volumeOwners[id] {
+                    let what = owner.id == instance.id ? "twice by this instance" : "by \(owner.id.qualifiedName) too"
+                    let where_ = owner.location(of: ownerField).map { " (\($0))" } ?? ""
+                    diagnostics.error("volume \"\(name)\" is attached \(what)\(where_); a volume attaches to one instance",
+                                      at: instance.location(of: field), field: field)
+                } else {
+                    volumeOwners[id] = (instance, field)
+                }
+            }
+            for (i, name) in spec.users.enumerated() {
+                let field = "spec.users[\(i)]"
+                guard checkReference(from: instance, field: field, to: .user, named: name, in: nil),
+                      let user = state.users.first(where: { $0.name == name })
+                else { continue }
+                if user.spec.sshKeys.isEmpty {
+                    diagnostics.warning("user \"\(name)\" has no SSH keys to inject",
+                                        at: instance.location(of: field), field: field)
+                }
+            }
+            if let host = spec.host, !hostNames.contains(host), !knownIDs.contains(ObjectID(.host, host)) {
+                let hint = Suggestion.closest(to: host, in: hostNames).map { "did you mean \"\($0)\"?" }
+                    ?? (state.usesDefaultHost ? "no Host is declared, so the only host is \"local\"" : nil)
+                diagnostics.error("unknown host \"\(host)\"", at: instance.location(of: "spec.host"), field: "spec.host", hint: hint)
+            }
+        }
+    }
+
+    // MARK: - Quotas and capacity
+
+    mutating func checkQuotas() {
+        for project in state.projects {
+            let quota = project.spec.quota
+            let instances = state.instances.filter { $0.project == project.name }
+            let vcpus = instances.reduce(0) { $0 + $1.spec.vcpus }
+            let memory = instances.reduce(ByteSize.zero) { $0 + $1.spec.memory }
+            let storage = state.volumes.filter { $0.project == project.name }.reduce(ByteSize.zero) { $0 + $1.spec.size }
+            func over(_ field: String, _ used: String, _ limit: String) {
+                diagnostics.error(
+                    "project \"\(project.name)\" declares \(used), over its quota of \(limit)",
+                    at: project.location(of: "spec.quota.\(field)"), field: "spec.quota.\(field)")
+            }
+            if let limit = quota.instances, instances.count > limit {
+                over("instances", "\(instances.count) instances", "\(limit)")
+            }
+            if let limit = quota.vcpus, vcpus > limit { over("vcpus", "\(vcpus) vCPUs", "\(limit)") }
+            if let limit = quota.memory, memory > limit { over("memory", "\(memory) of memory", "\(limit)") }
+            if let limit = quota.volumeStorage, storage > limit {
+                over("volumeStorage", "\(storage) of volumes", "\(limit)")
+            }
+        }
+    }
+
+    mutating func checkCapacity() {
+        struct Room {
+            var vcpus: Double
+            var memory: Double
+        }
+        var room: [String: Room] = [:]
+        for host in state.hosts {
+            guard let capacity = host.spec.capacity else { continue }
+            room[host.name] = Room(vcpus: Double(capacity.vcpus) * host.spec.overcommit.cpu,
+                                   memory: Double(capacity.memory.bytes) * host.spec.overcommit.memory)
+        }
+        let hostsByName = Dictionary(state.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var unpinned: [Instance] = []
+        for instance in state.instances {
+            guard let hostName = instance.spec.host else { unpinned.append(instance); continue }
+            guard var left = room[hostName], let host = hostsByName[hostName] else { continue }
+            left.vcpus -= Double(instance.spec.vcpus)
+            left.memory -= Double(instance.spec.memory.bytes)
+            if left.vcpus < 0 || left.memory < 0 {
+                diagnostics.error(
+                    "placing \(instance.id.qualifiedName) on host \(hostName) exceeds its capacity (\(describe(host)))",
+                    at: instance.location(of: "spec.host"), field: "spec.host")
+            }
+            room[hostName] = left
+        }
+        // Unpinned instances can go anywhere; only check them when every host's capacity is known.
+        guard !unpinned.isEmpty, room.count == state.hosts.count, !room.isEmpty else { return }
+        // First fit, largest first: the same placement the scheduler makes.
+        let ordered = unpinned.sorted {
+            ($0.spec.memory, $0.spec.vcpus, $1.id) > ($1.spec.memory, $1.spec.vcpus, $0.id)
+        }
+        for instance in ordered {
+            let vcpus = Double(instance.spec.vcpus), memory = Double(instance.spec.memory.bytes)
+            if let name = room.keys.sorted().first(where: { room[$0].map { $0.vcpus >= vcpus && $0.memory >= memory } ?? false }) {
+                room[name]?.vcpus -= vcpus
+                room[name]?.memory -= memory
+            } else {
+                diagnostics.error(
+                    "no host has room for \(instance.id.qualifiedName) (\(instance.spec.vcpus) vCPUs, \(instance.spec.memory)) once the other instances are placed",
+                    at: instance.location(of: "spec.vcpus"), field: "spec",
+                    hint: "add capacity, raise overcommit or shrink instances")
+            }
+        }
+    }
+
+    func describe(_ host: Host) -> String {
+        guard let capacity = host.spec.capacity else { return "unknown capacity" }
+        let cpus = Double(capacity.vcpus) * host.spec.overcommit.cpu
+        let memory = ByteSize(bytes: UInt64(Double(capacity.memory.bytes) * host.spec.overcommit.memory))
+        return "\(Int(cpus)) vCPUs and \(memory) with overcommit"
+    }
+}
