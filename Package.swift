@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB"]),
         .testTarget(
             name: "DriftlessCommandsTests",
-            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit"]
+            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "driftless"]
         ),
     ]
 )

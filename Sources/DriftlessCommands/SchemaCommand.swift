@@ -21,10 +21,17 @@ struct SchemaCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the schema files into this directory.", valueName: "dir"))
     var outputDir: String?
 
+    @Flag(name: .long, help: "Print the Markdown manifest reference instead (docs/manifest-reference.md).")
+    var markdown = false
+
     func run() async throws {
+        if markdown {
+            Terminal.write(ReferenceDocs.markdown())
+            return
+        }
         if let outputDir {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-            for (name, text) in try SchemaFiles.all() {
+            for (name, text) in try JSONSchema.files() {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: outputDir).appendingPathComponent(name))
             }
             Terminal.write("wrote \(Kind.allCases.count + 1) schemas to \(outputDir)\n")
@@ -40,15 +47,5 @@ struct SchemaCommand: AsyncParsableCommand {
         var all: [String: Any] = [:]
         for kind in Kind.allCases { all[kind.rawValue] = JSONSchema.schema(for: kind) }
         Terminal.write(try JSONSchema.render(all))
-    }
-}
-
-/// The schema files that ship in `manifests/`.
-public enum SchemaFiles {
-    /// File name and contents of every schema file.
-    public static func all() throws -> [(String, String)] {
-        var files = try Kind.allCases.map { (JSONSchema.fileName(for: $0), try JSONSchema.render(JSONSchema.schema(for: $0))) }
-        files.append((JSONSchema.combinedFileName, try JSONSchema.render(JSONSchema.combinedSchema())))
-        return files
     }
 }

@@ -39,6 +39,7 @@ public enum GitSourceError: Error, CustomStringConvertible, Sendable {
     case pathNotFound(String, revision: String)
     case pathNotADirectory(String)
     case invalidPath(String)
+    case notARepository(String)
 
     public var description: String {
         switch self {
@@ -46,6 +47,7 @@ public enum GitSourceError: Error, CustomStringConvertible, Sendable {
         case let .pathNotFound(path, rev): "path \"\(path)\" does not exist at \(rev)"
         case let .pathNotADirectory(path): "path \"\(path)\" is not a directory in the commit"
         case let .invalidPath(path): "path \"\(path)\" is not a relative path inside the repository"
+        case let .notARepository(path): "\(path) is not a git repository"
         }
     }
 }

@@ -25,8 +25,9 @@ public final class GitRepository {
     public static func open(path: String) throws -> GitRepository {
         _ = LibGit2.initialized
         var repo: OpaquePointer?
-        try LibGit2.check(git_repository_open_ext(&repo, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil),
-                          "git_repository_open_ext")
+        let result = git_repository_open_ext(&repo, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil)
+        if result == GIT_ENOTFOUND.rawValue { throw GitSourceError.notARepository(path) }
+        try LibGit2.check(result, "git_repository_open_ext")
         guard let repo else { throw GitError(code: .notFound, errorClass: 0, message: "no repository", function: "git_repository_open_ext") }
         return GitRepository(owning: repo, displayName: path, isRemoteCache: false)
     }

@@ -65,6 +65,13 @@ public enum JSONSchema {
         ]
     }
 
+    /// File name and contents of every schema file that ships in `manifests/`.
+    public static func files() throws -> [(name: String, contents: String)] {
+        var files = try Kind.allCases.map { (fileName(for: $0), try render(schema(for: $0))) }
+        files.append((combinedFileName, try render(combinedSchema())))
+        return files
+    }
+
     /// Serialises a schema with sorted keys and a trailing newline, so files are stable byte for byte.
     public static func render(_ schema: [String: Any]) throws -> String {
         let data = try JSONSerialization.data(

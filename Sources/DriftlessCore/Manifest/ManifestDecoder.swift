@@ -4,6 +4,11 @@ public enum ManifestDecoder {
     public struct Result: Sendable {
         /// The typed object, when the document is entirely valid.
         public var object: AnyManifestObject?
+        /// The object read leniently from an invalid document whose kind and name are readable: its
+        /// valid reference fields are still checked, so one run reports every mistake.
+        public var partial: AnyManifestObject?
+        /// Field paths of `partial` that failed their checks.
+        public var invalidPaths: Set<String> = []
         /// The identity, whenever kind and metadata were readable, so that other documents' references to
         /// an invalid object are not reported a second time as dangling.
         public var id: ObjectID?
@@ -116,7 +121,7 @@ public enum ManifestDecoder {
             }
         }
 
-        guard valid, let kind, let id, let metaNode = mapping["metadata"] else {
+        guard let kind, let id, let metaNode = mapping["metadata"] else {
             return Result(object: nil, id: id, source: source, diagnostics: checker.diagnostics)
         }
         let meta = Fields(metaNode).meta()
@@ -131,7 +136,11 @@ public enum ManifestDecoder {
         case .volume: object = .volume(Volume(id: id, meta: meta, spec: spec.volumeSpec(), source: source))
         case .instance: object = .instance(Instance(id: id, meta: meta, spec: spec.instanceSpec(), source: source))
         }
-        return Result(object: object, id: id, source: source, diagnostics: checker.diagnostics)
+        if valid {
+            return Result(object: object, id: id, source: source, diagnostics: checker.diagnostics)
+        }
+        return Result(object: nil, partial: object, invalidPaths: checker.invalidPaths, id: id, source: source,
+                      diagnostics: checker.diagnostics)
     }
 }
 

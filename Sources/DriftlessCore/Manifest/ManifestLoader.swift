@@ -23,6 +23,8 @@ public enum ManifestLoader {
         var diagnostics = Diagnostics()
         var state = DesiredState()
         var firstSeen: [ObjectID: ObjectSource] = [:]
+        var partial = DesiredState()
+        var invalidPaths: [ObjectID: Set<String>] = [:]
         var documentCount = 0
         for (fileDiagnostics, results) in decoded {
             diagnostics.append(contentsOf: fileDiagnostics)
@@ -39,6 +41,10 @@ public enum ManifestLoader {
                 }
                 firstSeen[id] = source
                 if let object = result.object { state.add(object) }
+                if let object = result.partial {
+                    partial.add(object)
+                    invalidPaths[id] = result.invalidPaths
+                }
             }
         }
         if state.hosts.isEmpty && !firstSeen.keys.contains(where: { $0.kind == .host }) {
@@ -48,7 +54,7 @@ public enum ManifestLoader {
         state.sortByID()
         var knownIDs = Set(firstSeen.keys)
         if state.usesDefaultHost { knownIDs.insert(DesiredState.defaultHost.id) }
-        var validator = Validator(state: state, knownIDs: knownIDs)
+        var validator = Validator(state: state, knownIDs: knownIDs, partial: partial, invalidPaths: invalidPaths)
         diagnostics.append(contentsOf: validator.run())
         return Result(state: state, diagnostics: diagnostics, fileCount: files.count, documentCount: documentCount)
     }

@@ -33,7 +33,10 @@ public enum YAMLReader {
         var budget = limits.nodeBudget(forFileOfSize: size)
         var documents: [Document] = []
         do {
-            let parser = try Parser(yaml: text)
+            // The basic resolver: Driftless types scalars itself (YAML 1.2 core), and Yams' regex-based
+            // resolution of every mapping key (for its duplicate check) dominated parsing time; an explicit
+            // encoding spares reading the environment per file.
+            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
             while let root = try parser.nextRoot() {
                 let index = documents.count
                 guard let node = try convert(root, budget: &budget, file: file) else {

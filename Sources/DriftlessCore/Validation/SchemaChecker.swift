@@ -2,6 +2,9 @@
 struct SchemaChecker {
     let file: String
     var diagnostics = Diagnostics()
+    /// Field paths whose values failed a check (not counting unknown fields), so that later stages can
+    /// skip them instead of reporting consequences of the same mistake.
+    var invalidPaths: Set<String> = []
 
     init(file: String) {
         self.file = file
@@ -100,6 +103,7 @@ struct SchemaChecker {
                 return mismatch(node, expected: type, path: path)
             }
             guard values.contains(scalar.value) else {
+                invalidPaths.insert(path)
                 let hint = Suggestion.closest(to: scalar.value, in: values).map { "did you mean \"\($0)\"?" }
                 diagnostics.error("\"\(scalar.value)\" is not one of: \(values.joined(separator: ", "))",
                                   at: location(scalar), field: path, hint: hint)
@@ -135,6 +139,7 @@ struct SchemaChecker {
             seen.insert(key)
             if case let .scalar(s) = entry.value, s.resolved == .null {
                 if field.required {
+                    invalidPaths.insert(fieldPath)
                     diagnostics.error("required field \"\(key)\" is empty", at: location(entry.key),
                                       field: fieldPath, hint: "it must be \(field.type.phrase)")
                     ok = false
@@ -144,6 +149,7 @@ struct SchemaChecker {
             ok = check(entry.value, against: field.type, path: fieldPath) && ok
         }
         for field in fields where field.required && !seen.contains(field.name) {
+            invalidPaths.insert(path.isEmpty ? field.name : "\(path).\(field.name)")
             diagnostics.error("missing required field \"\(field.name)\"",
                               at: location(node), field: path.isEmpty ? nil : path,
                               hint: "it must be \(field.type.phrase)")
@@ -153,6 +159,7 @@ struct SchemaChecker {
     }
 
     mutating func mismatch(_ node: YAMLNode, expected: SchemaType, path: String, hint: String? = nil) -> Bool {
+        invalidPaths.insert(path)
         diagnostics.error("expected \(expected.phrase), got \(node.kindDescription)",
                           at: location(node), field: path, hint: hint)
         return false
@@ -162,6 +169,7 @@ struct SchemaChecker {
         _ value: Double, min: Double?, max: Double?, shown: String, at scalar: YAMLNode.Scalar, path: String
     ) -> Bool {
         func format(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
+        if (min.map { value < $0 } ?? false) || (max.map { value > $0 } ?? false) { invalidPaths.insert(path) }
         if let min, value < min {
             let range = max.map { "from \(format(min)) to \(format($0))" } ?? "at least \(format(min))"
             diagnostics.error("\(shown) is out of range; it must be \(range)", at: location(scalar), field: path)
@@ -177,6 +185,7 @@ struct SchemaChecker {
 
     mutating func checkFormat(_ scalar: YAMLNode.Scalar, format: StringFormat, path: String) -> Bool {
         if let problem = Self.formatProblem(scalar.value, format: format) {
+            invalidPaths.insert(path)
             diagnostics.error(problem.message, at: location(scalar), field: path, hint: problem.hint)
             return false
         }

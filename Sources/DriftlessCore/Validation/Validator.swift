@@ -5,11 +5,19 @@
 struct Validator {
     let state: DesiredState
     let knownIDs: Set<ObjectID>
+    /// Objects of invalid documents, read leniently; only their valid reference fields are checked.
+    let partial: DesiredState
+    let invalidPaths: [ObjectID: Set<String>]
     var diagnostics = Diagnostics()
 
-    init(state: DesiredState, knownIDs: Set<ObjectID>) {
+    init(
+        state: DesiredState, knownIDs: Set<ObjectID>, partial: DesiredState = DesiredState(),
+        invalidPaths: [ObjectID: Set<String>] = [:]
+    ) {
         self.state = state
         self.knownIDs = knownIDs
+        self.partial = partial
+        self.invalidPaths = invalidPaths
     }
 
     mutating func run() -> Diagnostics {
@@ -21,7 +29,47 @@ struct Validator {
         checkInstances()
         checkQuotas()
         checkCapacity()
+        checkPartialReferences()
         return diagnostics
+    }
+
+    /// Checks the references of objects whose documents had other errors, skipping fields that were
+    /// themselves invalid (their mistake is already reported).
+    mutating func checkPartialReferences() {
+        func check<S>(_ object: ManifestObject<S>, _ field: String, _ kind: Kind, _ name: String?, in project: String?) {
+            guard let name, !name.isEmpty, !(invalidPaths[object.id]?.contains(field) ?? false),
+                  !(invalidPaths[object.id]?.contains { field.hasPrefix($0 + ".") || field.hasPrefix($0 + "[") } ?? false)
+            else { return }
+            _ = checkReference(from: object, field: field, to: kind, named: name, in: project)
+        }
+        func checkProject<S>(_ object: ManifestObject<S>) {
+            check(object, "metadata.project", .project, object.project, in: nil)
+        }
+        for image in partial.images { checkProject(image) }
+        for network in partial.networks { checkProject(network) }
+        for user in partial.users {
+            for (i, binding) in user.spec.roles.enumerated() {
+                check(user, "spec.roles[\(i)].project", .project, binding.project, in: nil)
+            }
+        }
+        for volume in partial.volumes {
+            checkProject(volume)
+            check(volume, "spec.image", .image, volume.spec.image, in: volume.project)
+        }
+        for instance in partial.instances {
+            checkProject(instance)
+            let project = instance.project
+            check(instance, "spec.image", .image, instance.spec.image, in: project)
+            for (i, nic) in instance.spec.networks.enumerated() {
+                check(instance, "spec.networks[\(i)].network", .network, nic.network, in: project)
+            }
+            for (i, name) in instance.spec.volumes.enumerated() {
+                check(instance, "spec.volumes[\(i)]", .volume, name, in: project)
+            }
+            for (i, name) in instance.spec.users.enumerated() {
+                check(instance, "spec.users[\(i)]", .user, name, in: nil)
+            }
+        }
     }
 
     // MARK: - References
@@ -63,6 +111,15 @@ struct Validator {
         check(state.networks)
         check(state.volumes)
         check(state.instances)
+    }
+
+    /// Objects in the order they were written (file, then position), so that a conflict is reported on the
+    /// later of the two declarations.
+    func inSourceOrder<S>(_ objects: [ManifestObject<S>]) -> [ManifestObject<S>] {
+        objects.sorted {
+            let (l, r) = ($0.source, $1.source)
+            return (l?.file ?? "", l?.document ?? 0, l?.root.line ?? 0) < (r?.file ?? "", r?.document ?? 0, r?.root.line ?? 0)
+        }
     }
 
     // MARK: - Kinds
@@ -115,7 +172,7 @@ struct Validator {
     mutating func checkNetworks() {
         var byVLAN: [Int: Network] = [:]
         let hostNames = state.hosts.map(\.name).joined(separator: ", ")
-        for network in state.networks {
+        for network in inSourceOrder(state.networks) {
             let spec = network.spec
             let cidr = spec.cidr
             if cidr.prefixLength > 30 {
@@ -180,7 +237,7 @@ struct Validator {
         var volumeOwners: [ObjectID: (Instance, String)] = [:]
         let hostNames = Set(state.hosts.map(\.name))
 
-        for instance in state.instances {
+        for instance in inSourceOrder(state.instances) {
             let spec = instance.spec
             let project = instance.project
             if spec.memory < .mebibytes(16) {

@@ -1,0 +1,357 @@
+import DriftlessCore
+import Testing
+
+/// One broken input and the diagnostic it must produce: where, and what it says.
+struct ValidationCase: CustomTestStringConvertible, Sendable {
+    var name: String
+    var yaml: String
+    /// The file the diagnostic is reported in; most point into the broken document itself.
+    var file = "t.yaml"
+    var line: Int
+    var column: Int?
+    var message: String
+    var hint: String?
+
+    var testDescription: String { name }
+}
+
+/// Every validation rule, each checked for its file, line and message.
+@Suite("Validation rules")
+struct ValidationTableTests {
+    static let cases: [ValidationCase] = [
+        ValidationCase(name: "YAML syntax error", yaml: "apiVersion: driftless.dev/v1\nkind: [Instance\nmetadata: {}\n",
+                       line: 3, message: "YAML syntax error"),
+        ValidationCase(name: "duplicate key", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Project
+            metadata:
+              name: dup
+              name: dup2
+            """, line: 5, message: "duplicate key \"name\" (first at line 4)"),
+        ValidationCase(name: "unknown apiVersion", yaml: """
+            apiVersion: driftless.dev/v2
+            kind: Project
+            metadata: {name: p2}
+            """, line: 1, column: 13, message: "unknown apiVersion \"driftless.dev/v2\"", hint: "this release reads driftless.dev/v1"),
+        ValidationCase(name: "unknown kind", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Instanse
+            metadata: {name: x}
+            """, line: 2, column: 7, message: "unknown kind \"Instanse\"", hint: "did you mean \"Instance\"?"),
+        ValidationCase(name: "unknown field", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              netwroks: []
+            """), line: 11, column: 3, message: "unknown field \"netwroks\"", hint: "did you mean \"networks\"?"),
+        ValidationCase(name: "unknown top-level field", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Project
+            metadata: {name: p3}
+            spac: {}
+            """, line: 4, column: 1, message: "unknown field \"spac\"", hint: "did you mean \"spec\"?"),
+        ValidationCase(name: "wrong type: quoted integer", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: "2"
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), line: 8, column: 10, message: "expected an integer, got the string \"2\"", hint: "remove the quotes"),
+        ValidationCase(name: "wrong type: scalar for list", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              volumes: data
+            """), line: 11, column: 12, message: "expected a list, got the string \"data\"", hint: "write a list: [data]"),
+        ValidationCase(name: "wrong type: boolean", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: bob}
+            spec: {enabled: yes}
+            """, line: 4, column: 17, message: "expected true or false", hint: "YAML 1.2 booleans are true and false"),
+        ValidationCase(name: "missing required field", yaml: Fixtures.instance(spec: """
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), line: 7, column: 3, message: "missing required field \"image\""),
+        ValidationCase(name: "missing spec", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: n2, project: shop}
+            """, line: 1, column: 1, message: "missing required field \"spec\""),
+        ValidationCase(name: "decimal size unit", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 2GB
+              rootDisk: 1GiB
+            """), line: 9, column: 11, message: "\"2GB\" does not use a binary unit", hint: "did you mean 2GiB?"),
+        ValidationCase(name: "bare number size", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 512
+              rootDisk: 1GiB
+            """), line: 9, column: 11, message: "size \"512\" has no unit", hint: "did you mean 512GiB? sizes take a binary unit: KiB, MiB, GiB or TiB"),
+        ValidationCase(name: "fractional size", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 1.5GiB
+              rootDisk: 1GiB
+            """), line: 9, column: 11, message: "is not a whole number of a unit"),
+        ValidationCase(name: "out of range vlan", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: n3, project: shop}
+            spec: {cidr: 10.9.0.0/24, vlan: 5000}
+            """, line: 4, column: 33, message: "5000 is out of range; it must be from 1 to 4094"),
+        ValidationCase(name: "out of range vcpus", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 0
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), line: 8, column: 10, message: "0 is out of range; it must be from 1 to 256"),
+        ValidationCase(name: "bad name", yaml: Fixtures.instance("Web_2", spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), line: 4, column: 9, message: "\"Web_2\" is not a valid name", hint: "did you mean \"web-2\"?"),
+        ValidationCase(name: "duplicate object across files", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata:
+              name: data
+              project: shop
+            spec: {size: 1GiB}
+            """, line: 4, column: 9, message: "duplicate Volume shop/data: already declared at base.yaml:"),
+        ValidationCase(name: "dangling reference", yaml: Fixtures.instance(spec: """
+              image: tinny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), line: 7, column: 10, message: "unknown image \"tinny\" in project \"shop\"", hint: "did you mean \"tiny\"?"),
+        ValidationCase(name: "reference across projects", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: mgmt}]
+            """), line: 11, column: 24, message: "network \"mgmt\" belongs to project \"ops\", not \"shop\""),
+        ValidationCase(name: "missing project", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: v9, project: shopp}
+            spec: {size: 1GiB}
+            """, line: 3, column: 31, message: "unknown project \"shopp\"", hint: "did you mean \"shop\"?"),
+        ValidationCase(name: "project on a cluster kind", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: bob, project: shop}
+            """, line: 3, column: 32, message: "User is not project-scoped"),
+        ValidationCase(name: "project-scoped kind without project", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: v8}
+            spec: {size: 1GiB}
+            """, line: 3, column: 11, message: "a Volume belongs to a project"),
+        ValidationCase(name: "malformed CIDR", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: n4, project: shop}
+            spec: {cidr: 10.9.0.1/24, vlan: 44}
+            """, line: 4, column: 14, message: "has host bits set", hint: "did you mean 10.9.0.0/24?"),
+        ValidationCase(name: "malformed IP", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: frontend, ip: 10.0.0.300}]
+            """), line: 11, column: 38, message: "\"10.0.0.300\" is not an IPv4 address"),
+        ValidationCase(name: "malformed sha256", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img2}
+            spec: {source: {path: /srv/a.img}, sha256: abc123, format: raw}
+            """, line: 4, column: 44, message: "is not a SHA-256 digest"),
+        ValidationCase(name: "malformed SSH key", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: bob}
+            spec:
+              sshKeys: ["ssh-ed25519 not-base64!!"]
+            """, line: 5, column: 13, message: "SSH key has a key body that is not valid base64"),
+        ValidationCase(name: "SSH key type typo", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: bob}
+            spec:
+              sshKeys: ["ssh-ed2551 AAAA"]
+            """, line: 5, column: 13, message: "has unknown key type \"ssh-ed2551\"", hint: "did you mean ssh-ed25519?"),
+        ValidationCase(name: "bad role", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: bob}
+            spec:
+              roles: [{project: shop, role: owner}]
+            """, line: 5, column: 33, message: "\"owner\" is not one of: admin, member, reader"),
+        ValidationCase(name: "bad enum", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              power: runing
+            """), line: 11, column: 10, message: "\"runing\" is not one of: running, stopped", hint: "did you mean \"running\"?"),
+        ValidationCase(name: "IP outside CIDR", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: frontend, ip: 10.5.0.10}]
+            """), line: 11, column: 38, message: "10.5.0.10 is outside network frontend's 10.0.0.0/24"),
+        ValidationCase(name: "IP taken twice", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: frontend, ip: 10.0.0.10}]
+            """), line: 11, column: 38, message: "10.0.0.10 on network frontend is taken twice: by shop/web at base.yaml:"),
+        ValidationCase(name: "IP is the gateway", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: frontend, ip: 10.0.0.1}]
+            """), line: 11, column: 38, message: "10.0.0.1 is the gateway of network frontend"),
+        ValidationCase(name: "two networks, one VLAN", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: other, project: ops}
+            spec: {cidr: 10.7.0.0/24, vlan: 10}
+            """, line: 4, column: 33, message: "VLAN 10 is already used by network shop/frontend"),
+        ValidationCase(name: "quota overflow", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 8
+              memory: 128MiB
+              rootDisk: 1GiB
+            """), file: "base.yaml", line: 5, column: 32,
+            message: "project \"shop\" declares 9 vCPUs, over its quota of 8"),
+        ValidationCase(name: "volume attached twice", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              volumes: [data]
+            """), line: 11, column: 13, message: "volume \"data\" is attached by shop/web too"),
+        ValidationCase(name: "root disk below minDisk", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 32MiB
+            """), line: 10, column: 13, message: "rootDisk 32MiB is smaller than image \"tiny\" needs (minDisk 64MiB)"),
+        ValidationCase(name: "image URL scheme", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img3}
+            spec: {source: {url: "ftp://mirror.example.com/a.img"}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 22, message: "image URLs must use http or https, not \"ftp\""),
+        ValidationCase(name: "image URL loopback", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img4}
+            spec: {source: {url: "http://127.0.0.1:8080/a.img"}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 22, message: "a loopback address"),
+        ValidationCase(name: "image URL metadata service", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img5}
+            spec: {source: {url: "http://169.254.169.254/latest/meta-data"}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 22, message: "a link-local address"),
+        ValidationCase(name: "image URL decimal loopback", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img6}
+            spec: {source: {url: "http://2130706433/a.img"}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 22, message: "points at 127.0.0.1, a loopback address"),
+        ValidationCase(name: "image URL IPv6 loopback", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img7}
+            spec: {source: {url: "https://[::1]/a.img"}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 22, message: "a loopback address"),
+        ValidationCase(name: "image with path and url", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: img8}
+            spec: {source: {url: "https://mirror.example.com/a.img", path: /srv/a.img}, sha256: \(Fixtures.digest), format: raw}
+            """, line: 4, column: 16, message: "source has both path and url"),
+        ValidationCase(name: "unknown host", yaml: Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              host: node-9
+            """), line: 11, column: 9, message: "unknown host \"node-9\"", hint: "no Host is declared, so the only host is \"local\""),
+        ValidationCase(name: "document is not a mapping", yaml: "- a\n- b\n", line: 1, column: 1,
+                       message: "a manifest document must be a mapping"),
+    ]
+
+    @Test(arguments: cases)
+    func reportsFileLineAndMessage(_ c: ValidationCase) {
+        let result = Fixtures.load(["t.yaml": c.yaml])
+        let found = result.diagnostics.filter { $0.location?.file == c.file && $0.message.contains(c.message) }
+        let all = result.diagnostics.map(\.description).joined(separator: "\n")
+        #expect(!result.isValid, "\(c.name): expected an error")
+        guard let diagnostic = found.first else {
+            Issue.record("\(c.name): no diagnostic in \(c.file) containing \(c.message.debugDescription); got:\n\(all)")
+            return
+        }
+        #expect(diagnostic.severity == .error)
+        #expect(diagnostic.location?.line == c.line, "\(c.name): line; got:\n\(all)")
+        if let column = c.column {
+            #expect(diagnostic.location?.column == column, "\(c.name): column; got:\n\(all)")
+        }
+        if let hint = c.hint {
+            #expect(diagnostic.hint == hint, "\(c.name): hint")
+        }
+    }
+
+    @Test func baseFixtureIsValid() {
+        let result = Fixtures.load([:])
+        #expect(result.isValid, "\(result.diagnostics.map(\.description))")
+        #expect(result.state.instances.count == 1)
+        #expect(result.state.usesDefaultHost)
+        #expect(result.state.hosts.map(\.name) == ["local"])
+    }
+
+    @Test func reportsEveryErrorNotJustTheFirst() {
+        let result = Fixtures.load(["t.yaml": Fixtures.instance(spec: """
+              image: tinny
+              vcpus: two
+              memory: 2GB
+              rootDisk: 1GiB
+              colour: blue
+            """)])
+        let lines = result.diagnostics.filter { $0.severity == .error }.compactMap(\.location?.line).sorted()
+        #expect(lines == [7, 8, 9, 11], "\(result.diagnostics.map(\.description))")
+    }
+
+    @Test func aReferenceToAnInvalidObjectIsNotReportedAsDangling() {
+        let result = Fixtures.load(["t.yaml": """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: broken, project: shop}
+            spec: {cidr: nonsense, vlan: 77}
+            ---
+            \(Fixtures.instance(spec: """
+              image: tiny
+              vcpus: 1
+              memory: 128MiB
+              rootDisk: 1GiB
+              networks: [{network: broken}]
+            """))
+            """])
+        let messages = result.diagnostics.map(\.message)
+        #expect(messages.contains { $0.contains("is not an IPv4 CIDR") })
+        #expect(!messages.contains { $0.contains("unknown network") }, "\(messages)")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A real git repository in a temporary directory, driven by the `git` command line.
+final class TestRepository {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "driftless-git-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try git("init", "-q", "-b", "main")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Runs git in the repository and returns its trimmed standard output.
+    @discardableResult
+    func git(_ arguments: String...) throws -> String {
+        try Self.run(["git"] + arguments, in: path)
+    }
+
+    static func run(_ arguments: [String], in directory: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIT_AUTHOR_NAME"] = "Test"
+        environment["GIT_AUTHOR_EMAIL"] = "test@example.com"
+        environment["GIT_COMMITTER_NAME"] = "Test"
+        environment["GIT_COMMITTER_EMAIL"] = "test@example.com"
+        environment["GIT_CONFIG_NOSYSTEM"] = "1"
+        environment["HOME"] = directory
+        process.environment = environment
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CommandFailed(command: arguments.joined(separator: " "),
+                                output: String(decoding: errorData, as: UTF8.self))
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    struct CommandFailed: Error, CustomStringConvertible {
+        var command: String
+        var output: String
+        var description: String { "\(command) failed: \(output)" }
+    }
+
+    func write(_ relativePath: String, _ contents: String) throws {
+        let url = URL(fileURLWithPath: path).appendingPathComponent(relativePath)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try contents.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func remove(_ relativePath: String) throws {
+        try FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).appendingPathComponent(relativePath).path)
+    }
+
+    /// Stages everything and commits; returns the new commit id.
+    @discardableResult
+    func commit(_ message: String) throws -> String {
+        try git("add", "-A")
+        try git("commit", "-q", "-m", message)
+        return try git("rev-parse", "HEAD")
+    }
+
+    static func project(_ name: String) -> String {
+        "apiVersion: driftless.dev/v1\nkind: Project\nmetadata: {name: \(name)}\n"
+    }
+}

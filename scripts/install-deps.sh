@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages Driftless builds and runs against (as root).
+#
+# Swift itself is expected at /opt/swift or on PATH. Everything else comes from Debian:
+# libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage.
+set -euo pipefail
+
+PACKAGES=(
+    git pkg-config python3
+    libgit2-dev
+    libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    qemu-system-x86 qemu-utils
+    openvswitch-switch
+    genisoimage
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
+    echo "install-deps: Swift 6 is needed (expected /opt/swift/usr/bin/swift or swift on PATH)" >&2
+    exit 1
+fi
