@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
@@ -49,6 +50,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        /// The embedded SQLite store (GRDB): IP allocations, and later run history and the apply journal.
+        .target(
+            name: "DriftlessStore",
+            dependencies: ["DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         /// The `driftless` command tree.
         .target(
             name: "DriftlessCommands",
@@ -66,6 +72,7 @@ let package = Package(
 
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore"]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
+        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB"]),
         .testTarget(

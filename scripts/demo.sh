@@ -28,7 +28,7 @@ step "driftless validate --repo $WORK/lab   (read straight from git: no checkout
 "$DRIFTLESS" validate --repo "$WORK/lab" --state "$WORK/state"
 
 step "Breaking a manifest in a second commit (memory: 2GB, a network typo)"
-sed -i 's/memory: 128MiB/memory: 2GB/; s/- network: mgmt/- network: mgmnt/' "$WORK/lab/instances.yaml"
+sed -i '0,/memory: 128MiB/s//memory: 2GB/; s/- network: mgmt/- network: mgmnt/' "$WORK/lab/instances.yaml"
 git -C "$WORK/lab" -c user.name=Demo -c user.email=demo@example.com commit -q -am "Break it"
 "$DRIFTLESS" validate --repo "$WORK/lab" --state "$WORK/state" || echo "(exit status $?: the commit is refused)"
 

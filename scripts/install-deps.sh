@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
     git pkg-config python3
-    libgit2-dev
+    libgit2-dev libsqlite3-dev
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils
     openvswitch-switch

@@ -23,7 +23,7 @@ struct ValidateCommandTests {
         #expect(output.status == 1)
         #expect(output.stdout.contains("cloud/instances.yaml:11:11: error: spec.memory: \"2GB\" does not use a binary unit (did you mean 2GiB?)"),
                 "\(output.stdout)")
-        #expect(output.stdout.hasSuffix("cloud: 1 error, 0 warnings in 12 objects in 6 files\n"), "\(output.stdout)")
+        #expect(output.stdout.hasSuffix("cloud: 1 error, 0 warnings in 13 documents in 6 files\n"), "\(output.stdout)")
     }
 
     @Test func jsonOutputIsParseable() throws {

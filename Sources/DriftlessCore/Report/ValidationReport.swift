@@ -81,7 +81,7 @@ public struct ValidationReport: Sendable, Codable {
             let warnings = summary.warnings > 0 ? " with \(plural(summary.warnings, "warning"))" : ""
             lines.append("\(what): \(counts) valid\(warnings)")
         } else {
-            lines.append("\(what): \(plural(summary.errors, "error")), \(plural(summary.warnings, "warning")) in \(counts)")
+            lines.append("\(what): \(plural(summary.errors, "error")), \(plural(summary.warnings, "warning")) in \(plural(summary.documents, "document")) in \(plural(summary.files, "file"))")
         }
         return lines.joined(separator: "\n") + "\n"
     }

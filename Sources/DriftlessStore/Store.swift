@@ -1,0 +1,77 @@
+import DriftlessCore
+import Foundation
+import GRDB
+
+/// The embedded SQLite store: what cannot live on the hosts (IP allocations today; run history, the
+/// apply journal and the last applied commit as the engine grows).
+///
+/// One file, `driftless.sqlite`, in the state directory. Safe to share between tasks: GRDB's
+/// `DatabaseQueue` serialises access.
+public final class Store: Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) the store in `stateDirectory` and migrates it to the current schema.
+    public init(stateDirectory: String) throws {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        path = (stateDirectory as NSString).appendingPathComponent("driftless.sqlite")
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+        }
+        try Self.migrator.migrate(queue)
+    }
+
+    /// An in-memory store, for tests.
+    public init(inMemory: Void = ()) throws {
+        path = ":memory:"
+        queue = try DatabaseQueue()
+        try Self.migrator.migrate(queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: ip allocations") { db in
+            try db.create(table: "ip_allocation") { t in
+                t.column("owner", .text).notNull().primaryKey()
+                t.column("project", .text).notNull()
+                t.column("network", .text).notNull()
+                t.column("address", .integer).notNull()
+                t.column("fixed", .boolean).notNull()
+                t.uniqueKey(["project", "network", "address"])
+            }
+        }
+        return migrator
+    }
+}
+
+extension Store: IPAllocationStore {
+    public func loadAllocations() throws -> [IPAllocation] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT owner, address, fixed FROM ip_allocation ORDER BY owner").compactMap { row in
+                guard let owner = NICOwner(key: row["owner"]) else { return nil }
+                let address: Int64 = row["address"]
+                return IPAllocation(owner: owner, address: IPv4Address(UInt32(truncatingIfNeeded: address)), isFixed: row["fixed"])
+            }
+        }
+    }
+
+    public func saveAllocations(_ allocations: [IPAllocation]) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM ip_allocation")
+            let statement = try db.makeStatement(
+                sql: "INSERT INTO ip_allocation (owner, project, network, address, fixed) VALUES (?, ?, ?, ?, ?)")
+            for allocation in allocations {
+                try statement.execute(arguments: [
+                    allocation.owner.key, allocation.owner.project, allocation.owner.network,
+                    Int64(allocation.address.value), allocation.isFixed,
+                ])
+            }
+        }
+    }
+}

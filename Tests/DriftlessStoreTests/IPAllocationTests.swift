@@ -1,0 +1,109 @@
+import DriftlessCore
+import DriftlessStore
+import Foundation
+import Testing
+
+/// IP allocation: fixed addresses honoured, stable across runs and restarts, released when NICs go.
+@Suite("IP allocation")
+struct IPAllocationTests {
+    static let networks = """
+        apiVersion: driftless.dev/v1
+        kind: Project
+        metadata: {name: shop}
+        ---
+        apiVersion: driftless.dev/v1
+        kind: Image
+        metadata: {name: tiny}
+        spec: {source: {path: /srv/tiny.qcow2}, sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1, format: qcow2}
+        ---
+        apiVersion: driftless.dev/v1
+        kind: Network
+        metadata: {name: front, project: shop}
+        spec: {cidr: 10.0.0.0/28, vlan: 10, dhcp: {start: 10.0.0.2, end: 10.0.0.5}}
+
+        """
+
+    static func instance(_ name: String, ips: [String?]) -> String {
+        let nics = ips.map { ip in ip.map { "{network: front, ip: \($0)}" } ?? "{network: front}" }.joined(separator: ", ")
+        return """
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Instance
+            metadata: {name: \(name), project: shop}
+            spec: {image: tiny, vcpus: 1, memory: 64MiB, rootDisk: 1GiB, networks: [\(nics)]}
+
+            """
+    }
+
+    static func state(_ instances: String...) throws -> DesiredState {
+        let result = ManifestLoader.load([ManifestFile(path: "m.yaml", text: networks + instances.joined())])
+        guard result.isValid else { throw CocoaError(.coderInvalidValue, userInfo: ["d": result.diagnostics.map(\.description)]) }
+        return result.state
+    }
+
+    func addresses(_ outcome: IPAllocator.Outcome) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: outcome.allocations.map { ($0.owner.description, $0.address.description) })
+    }
+
+    @Test func skipsNetworkGatewayDHCPAndFixedAddresses() throws {
+        // 10.0.0.1 gateway, .2-.5 DHCP, .6 fixed by a; b and c get .7 and .8.
+        let outcome = IPAllocator.allocate(
+            for: try Self.state(Self.instance("a", ips: ["10.0.0.6"]), Self.instance("b", ips: [nil]), Self.instance("c", ips: [nil, nil])),
+            existing: [])
+        #expect(outcome.diagnostics.isEmpty)
+        #expect(addresses(outcome) == [
+            "shop/a on front": "10.0.0.6", "shop/b on front": "10.0.0.7",
+            "shop/c on front": "10.0.0.8", "shop/c on front #2": "10.0.0.9",
+        ])
+    }
+
+    @Test func allocationsAreStableAndReleased() throws {
+        let first = IPAllocator.allocate(
+            for: try Self.state(Self.instance("a", ips: [nil]), Self.instance("b", ips: [nil])), existing: [])
+        #expect(addresses(first) == ["shop/a on front": "10.0.0.6", "shop/b on front": "10.0.0.7"])
+        // a goes; b keeps .7; a new c takes the freed .6, not b's.
+        let second = IPAllocator.allocate(
+            for: try Self.state(Self.instance("b", ips: [nil]), Self.instance("c", ips: [nil])), existing: first.allocations)
+        #expect(addresses(second) == ["shop/b on front": "10.0.0.7", "shop/c on front": "10.0.0.6"])
+        #expect(second.released.map(\.owner.instance) == ["a"])
+    }
+
+    @Test func aFixedAddressClaimingAnAllocatedOneIsAConflictNamingBoth() throws {
+        let first = IPAllocator.allocate(for: try Self.state(Self.instance("a", ips: [nil])), existing: [])
+        #expect(addresses(first) == ["shop/a on front": "10.0.0.6"])
+        let second = IPAllocator.allocate(
+            for: try Self.state(Self.instance("a", ips: [nil]), Self.instance("b", ips: ["10.0.0.6"])), existing: first.allocations)
+        let error = second.diagnostics.items.first
+        #expect(error?.message.contains("10.0.0.6 is claimed by shop/b on front") == true, "\(second.diagnostics.map(\.description))")
+        #expect(error?.message.contains("allocated to shop/a on front") == true)
+        #expect(error?.location?.file == "m.yaml")
+    }
+
+    @Test func exhaustionIsAnError() throws {
+        // /28: hosts .1-.14; gateway .1, DHCP .2-.5 → 9 addresses (.6-.14).
+        let names = (0..<10).map { Self.instance("vm\($0)", ips: [nil]) }
+        let result = ManifestLoader.load([ManifestFile(path: "m.yaml", text: Self.networks + names.joined())])
+        let outcome = IPAllocator.allocate(for: result.state, existing: [])
+        #expect(outcome.allocations.count == 9)
+        #expect(outcome.diagnostics.items.count == 1)
+        #expect(outcome.diagnostics.items.first?.message.contains("has no free address left") == true)
+    }
+
+    @Test func theStoreKeepsAllocationsAcrossRestarts() throws {
+        let directory = NSTemporaryDirectory() + "driftless-store-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let outcome = IPAllocator.allocate(
+            for: try Self.state(Self.instance("a", ips: ["10.0.0.9"]), Self.instance("b", ips: [nil])), existing: [])
+        do {
+            let store = try Store(stateDirectory: directory)
+            try store.saveAllocations(outcome.allocations)
+        }
+        let reopened = try Store(stateDirectory: directory)
+        let loaded = try reopened.loadAllocations()
+        #expect(Set(loaded) == Set(outcome.allocations))
+        #expect(loaded.first { $0.owner.instance == "a" }?.isFixed == true)
+        // Saving replaces the whole set.
+        try reopened.saveAllocations(Array(loaded.prefix(1)))
+        #expect(try reopened.loadAllocations().count == 1)
+    }
+}
