@@ -1,0 +1,115 @@
+/// An image as it should be in a host's image pool.
+public struct ImageRequest: Sendable, Hashable, Codable {
+    public var id: ObjectID
+    public var source: ImageSpec.Source
+    public var sha256: String
+    public var format: DiskFormat
+    /// The libvirt volume name in the image pool.
+    public var volumeName: String
+
+    public init(id: ObjectID, source: ImageSpec.Source, sha256: String, format: DiskFormat) {
+        self.id = id
+        self.source = source
+        self.sha256 = sha256
+        self.format = format
+        self.volumeName = StorageNaming.imageVolumeName(id: id, sha256: sha256, format: format)
+    }
+}
+
+/// An image found in a host's image pool.
+public struct ObservedImage: Sendable, Hashable, Codable {
+    public var id: ObjectID
+    public var volumeName: String
+    public var path: String
+    public var sha256: String
+    public var format: DiskFormat
+    public var size: ByteSize
+}
+
+/// A volume (or an instance's root disk) as it should be in a host's storage pool.
+public struct VolumeRequest: Sendable, Hashable, Codable {
+    public var id: ObjectID
+    public var volumeName: String
+    public var size: ByteSize
+    public var format: DiskFormat
+    /// An image volume to start from: a qcow2 overlay on it (qcow2 volumes on qcow2 images) or a full copy.
+    public var baseImage: ObservedImage?
+    public var deletionPolicy: DeletionPolicy
+
+    public init(id: ObjectID, volumeName: String, size: ByteSize, format: DiskFormat, baseImage: ObservedImage?,
+                deletionPolicy: DeletionPolicy) {
+        self.id = id
+        self.volumeName = volumeName
+        self.size = size
+        self.format = format
+        self.baseImage = baseImage
+        self.deletionPolicy = deletionPolicy
+    }
+}
+
+/// A managed volume found in a host's storage pool.
+public struct ObservedVolume: Sendable, Hashable, Codable {
+    public var id: ObjectID
+    public var volumeName: String
+    public var path: String
+    public var capacity: ByteSize
+    public var format: DiskFormat
+}
+
+/// What a storage driver sees in a host's pools: managed volumes, and the names of volumes it does not own
+/// (a desired volume with such a name is a collision, never an overwrite).
+public struct StorageObservation: Sendable {
+    public var volumes: [ObservedVolume]
+    public var images: [ObservedImage]
+    public var unmanagedVolumeNames: Set<String>
+
+    public init(volumes: [ObservedVolume], images: [ObservedImage], unmanagedVolumeNames: Set<String>) {
+        self.volumes = volumes
+        self.images = images
+        self.unmanagedVolumeNames = unmanagedVolumeNames
+    }
+}
+
+/// Drives one host's storage pools: images, volumes and root disks.
+///
+/// Implementations guarantee: every call is idempotent (creating what exists with the same identity
+/// succeeds, deleting what is absent succeeds); an object without Driftless ownership is never changed
+/// or deleted; a lost connection is a `.transient` `DriverError`, never "absent".
+public protocol StorageDriver: Sendable {
+    /// Ensures the host's storage and image pools exist, are active and autostart.
+    func ensurePools() async throws
+    func observe() async throws -> StorageObservation
+    /// Imports an image once: streams it, verifies its sha256 while reading, inspects it with qemu-img,
+    /// and refuses a mismatch, a backing file, an external data file or another format.
+    func importImage(_ request: ImageRequest) async throws -> ObservedImage
+    func deleteImage(_ image: ObservedImage) async throws
+    func createVolume(_ request: VolumeRequest) async throws -> ObservedVolume
+    /// Grows a volume; shrinking is an error.
+    func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume
+    func deleteVolume(_ volume: ObservedVolume) async throws
+}
+
+/// How Driftless names what it keeps in pools, so that ownership is visible in `virsh vol-list`.
+public enum StorageNaming {
+    /// `img-<name>-<first 12 of sha256>.<format>`, or `img-<project>.<name>-…` for a project image: a new
+    /// digest is a new volume, never an overwrite of one an instance is built on.
+    public static func imageVolumeName(id: ObjectID, sha256: String, format: DiskFormat) -> String {
+        let name = id.project.map { "\($0).\(id.name)" } ?? id.name
+        return "img-\(name)-\(sha256.prefix(12)).\(format.rawValue)"
+    }
+
+    /// `vol-<project>.<name>.<format>` for a Volume.
+    public static func volumeName(project: String, name: String, format: DiskFormat) -> String {
+        "vol-\(project).\(name).\(format.rawValue)"
+    }
+
+    /// `root-<project>.<instance>.qcow2`: an instance's root disk.
+    public static func rootDiskName(project: String, instance: String) -> String {
+        "root-\(project).\(instance).qcow2"
+    }
+
+    /// `seed-<project>.<instance>.iso`: an instance's cloud-init NoCloud seed.
+    public static func seedName(project: String, instance: String) -> String {
+        "seed-\(project).\(instance).iso"
+    }
+}
