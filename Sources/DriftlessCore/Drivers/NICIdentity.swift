@@ -6,7 +6,7 @@ public struct NICIdentity: Hashable, Sendable, Codable {
     public var mac: String
     /// A UUID-formatted id, set as `interfaceid` in the domain XML and found as `iface-id` in OVS.
     public var interfaceID: String
-    /// The tap device and OVS port name: `dl` plus 11 hex digits (15 characters, the kernel's limit).
+    /// The tap device and OVS port name: `dl` plus 13 hex digits (15 characters, the kernel's limit).
     public var deviceName: String
 
     public init(owner: NICOwner) {
@@ -16,6 +16,6 @@ public struct NICIdentity: Hashable, Sendable, Codable {
         func hex(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
         mac = "52:54:00:\(hex(0..<2)):\(hex(2..<4)):\(hex(4..<6))"
         interfaceID = "\(hex(0..<8))-\(hex(8..<12))-5\(hex(13..<16))-8\(hex(17..<20))-\(hex(20..<32))"
-        deviceName = "dl" + hex(32..<43)
+        deviceName = "dl" + hex(32..<45)
     }
 }
