@@ -1,0 +1,103 @@
+import DriftlessOVSDB
+import Foundation
+import XCTest
+
+/// Access to the real Open vSwitch on this machine for integration tests.
+enum OVS {
+    /// The database socket `scripts/start-ovs.sh` creates.
+    static let socketPath = "/var/run/openvswitch/db.sock"
+
+    /// Whether the developer asked to skip tests that need Open vSwitch.
+    static var skipRequested: Bool {
+        ProcessInfo.processInfo.environment["DRIFTLESS_SKIP_OVS_TESTS"] == "1"
+    }
+
+    /// The repository's `scripts/` folder (symlinks resolved, so a dev package pointing here works too).
+    static var scriptsDirectory: URL {
+        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts")
+    }
+
+    struct CommandFailure: Error, CustomStringConvertible {
+        var command: String
+        var status: Int32
+        var output: String
+        var description: String { "`\(command)` exited \(status): \(output)" }
+    }
+
+    struct MissingOpenVSwitch: Error, CustomStringConvertible {
+        var description: String {
+            "\(OVS.socketPath) is absent: Open vSwitch is not running. Start it with scripts/start-ovs.sh "
+                + "(as root), or set DRIFTLESS_SKIP_OVS_TESTS=1 to skip these integration tests explicitly."
+        }
+    }
+
+    /// Runs a program and returns its standard output; throws on a non-zero exit.
+    ///
+    /// Output goes through temporary files, not pipes: a daemon started by
+    /// the program (ovsdb-server from start-ovs.sh) may inherit a pipe's
+    /// write end and keep it open forever.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+        let outURL = directory.appendingPathComponent("dlt-run-\(UUID().uuidString).out")
+        let errURL = directory.appendingPathComponent("dlt-run-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let outHandle = try FileHandle(forWritingTo: outURL)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        try process.run()
+        process.waitUntilExit()
+        try? outHandle.close()
+        try? errHandle.close()
+        let text = String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            let errors = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
+            throw CommandFailure(
+                command: ([executable] + arguments).joined(separator: " "), status: process.terminationStatus,
+                output: text + errors)
+        }
+        return text
+    }
+
+    /// Runs `ovs-vsctl --timeout=10 ARGS` and returns its trimmed output.
+    @discardableResult
+    static func vsctl(_ arguments: String...) throws -> String {
+        try run("/usr/bin/ovs-vsctl", ["--timeout=10"] + arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs a repository script (`start-ovs.sh`, `stop-ovs.sh`).
+    static func script(_ name: String, _ arguments: [String] = []) throws {
+        try run("/bin/bash", [scriptsDirectory.appendingPathComponent(name).path] + arguments)
+    }
+
+    /// Rows of `ovs-vsctl --format=json --columns=... list|find TABLE ...`, as column → value.
+    static func rows(_ arguments: [String]) throws -> [[String: OVSDBValue]] {
+        let text = try run("/usr/bin/ovs-vsctl", ["--timeout=10", "--format=json"] + arguments)
+        let json = try JSONValue(parsing: text)
+        let headings = (json["headings"]?.arrayValue ?? []).compactMap(\.stringValue)
+        return try (json["data"]?.arrayValue ?? []).map { row in
+            var result: [String: OVSDBValue] = [:]
+            for (heading, cell) in zip(headings, row.arrayValue ?? []) {
+                result[heading] = try OVSDBValue(json: cell)
+            }
+            return result
+        }
+    }
+
+    /// A short random tag for names: bridges are `dlt-test-<tag>` (15 characters, the Linux limit).
+    static func randomTag() -> String {
+        String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(6))
+    }
+}
