@@ -46,7 +46,57 @@ public final class Store: Sendable {
                 t.uniqueKey(["project", "network", "address"])
             }
         }
+        migrator.registerMigration("v2: volume ownership") { db in
+            try db.create(table: "volume_owner") { t in
+                t.column("host", .text).notNull()
+                t.column("pool", .text).notNull()
+                t.column("volume", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("project", .text)
+                t.column("name", .text).notNull()
+                t.primaryKey(["host", "pool", "volume"])
+            }
+        }
         return migrator
+    }
+}
+
+extension Store: VolumeOwnership {
+    public func owner(host: String, pool: String, volume: String) throws -> ObjectID? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT kind, project, name FROM volume_owner WHERE host = ? AND pool = ? AND volume = ?",
+                             arguments: [host, pool, volume]).flatMap(Self.objectID)
+        }
+    }
+
+    public func volumes(host: String, pool: String) throws -> [String: ObjectID] {
+        try queue.read { db in
+            var result: [String: ObjectID] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT volume, kind, project, name FROM volume_owner WHERE host = ? AND pool = ?",
+                                        arguments: [host, pool]) {
+                if let id = Self.objectID(row) { result[row["volume"]] = id }
+            }
+            return result
+        }
+    }
+
+    public func record(host: String, pool: String, volume: String, owner: ObjectID) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO volume_owner (host, pool, volume, kind, project, name) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [host, pool, volume, owner.kind.rawValue, owner.project, owner.name])
+        }
+    }
+
+    public func forget(host: String, pool: String, volume: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM volume_owner WHERE host = ? AND pool = ? AND volume = ?", arguments: [host, pool, volume])
+        }
+    }
+
+    static func objectID(_ row: Row) -> ObjectID? {
+        guard let kind = Kind(rawValue: row["kind"]) else { return nil }
+        return ObjectID(kind, project: row["project"], row["name"])
     }
 }
 

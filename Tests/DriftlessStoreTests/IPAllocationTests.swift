@@ -107,3 +107,19 @@ struct IPAllocationTests {
         #expect(try reopened.loadAllocations().count == 1)
     }
 }
+
+@Suite("Volume ownership")
+struct VolumeOwnershipTests {
+    @Test func recordsSurviveReopeningAndCanBeForgotten() throws {
+        let directory = NSTemporaryDirectory() + "driftless-store-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let id = ObjectID(.volume, project: "shop", "data")
+        try Store(stateDirectory: directory).record(host: "local", pool: "vols", volume: "vol-shop.data.qcow2", owner: id)
+        let store = try Store(stateDirectory: directory)
+        #expect(try store.owner(host: "local", pool: "vols", volume: "vol-shop.data.qcow2") == id)
+        #expect(try store.owner(host: "other", pool: "vols", volume: "vol-shop.data.qcow2") == nil)
+        #expect(try store.volumes(host: "local", pool: "vols") == ["vol-shop.data.qcow2": id])
+        try store.forget(host: "local", pool: "vols", volume: "vol-shop.data.qcow2")
+        #expect(try store.owner(host: "local", pool: "vols", volume: "vol-shop.data.qcow2") == nil)
+    }
+}

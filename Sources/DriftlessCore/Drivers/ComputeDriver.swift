@@ -48,13 +48,27 @@ public struct CloudInitSeed: Sendable, Hashable, Codable {
     }
 }
 
+/// An instance's root disk: a qcow2 overlay on the image (a full copy for raw images), in the host's
+/// storage pool.
+public struct RootDiskRequest: Sendable, Hashable, Codable {
+    public var volumeName: String
+    public var size: ByteSize
+    public var image: ObservedImage
+
+    public init(volumeName: String, size: ByteSize, image: ObservedImage) {
+        self.volumeName = volumeName
+        self.size = size
+        self.image = image
+    }
+}
+
 /// An instance as it should be on its host, with every reference resolved.
 public struct InstanceRequest: Sendable, Hashable, Codable {
     public var id: ObjectID
     public var vcpus: Int
     public var memory: ByteSize
     public var power: PowerState
-    public var rootDisk: DiskAttachment
+    public var rootDisk: RootDiskRequest
     public var volumes: [DiskAttachment]
     public var nics: [NICAttachment]
     public var seed: CloudInitSeed
@@ -63,7 +77,7 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// The commit the spec came from, recorded in the domain's metadata.
     public var commit: String
 
-    public init(id: ObjectID, vcpus: Int, memory: ByteSize, power: PowerState, rootDisk: DiskAttachment,
+    public init(id: ObjectID, vcpus: Int, memory: ByteSize, power: PowerState, rootDisk: RootDiskRequest,
                 volumes: [DiskAttachment], nics: [NICAttachment], seed: CloudInitSeed, specHash: String, commit: String) {
         self.id = id
         self.vcpus = vcpus
@@ -80,6 +94,14 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// The libvirt domain name: `<project>.<name>`, readable in `virsh list` and unambiguous because names
     /// have no dots.
     public var domainName: String { ComputeNaming.domainName(id) }
+
+    /// A hash of what the guest is given through cloud-init (hostname, keys, user data, addresses): the seed
+    /// is not observable from the domain, so its hash is recorded in the domain's metadata.
+    public var seedHash: String {
+        var parts = [seed.hostname, seed.sshKeys.joined(separator: "\n"), seed.userData ?? "\u{0}"]
+        parts += nics.map { "\($0.identity.mac) \($0.address?.description ?? "dhcp")/\($0.prefixLength) \($0.gateway?.description ?? "") \($0.mtu ?? 0)" }
+        return StableHash.sha256Hex(parts.joined(separator: "\u{1}"))
+    }
 }
 
 /// A managed instance as found on its host.
@@ -96,6 +118,10 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var uuid: String
     public var specHash: String
     public var commit: String
+    /// The image volume the root disk was built on, as recorded in the domain's metadata.
+    public var imageVolume: String?
+    /// The hash of the cloud-init seed the domain was given, as recorded in its metadata.
+    public var seedHash: String?
     /// vCPUs in the persistent configuration (what the next boot gets).
     public var vcpus: Int
     /// Memory in the persistent configuration.
@@ -108,7 +134,8 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var volumePaths: [String]
     public var nics: [ObservedNIC]
 
-    public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String, vcpus: Int,
+    public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String,
+                imageVolume: String?, seedHash: String?, vcpus: Int,
                 memory: ByteSize, liveVCPUs: Int?, liveMemory: ByteSize?, power: Power, rootDiskPath: String?,
                 volumePaths: [String], nics: [ObservedNIC]) {
         self.id = id
@@ -116,6 +143,8 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
         self.uuid = uuid
         self.specHash = specHash
         self.commit = commit
+        self.imageVolume = imageVolume
+        self.seedHash = seedHash
         self.vcpus = vcpus
         self.memory = memory
         self.liveVCPUs = liveVCPUs

@@ -113,3 +113,16 @@ public enum StorageNaming {
         "seed-\(project).\(instance).iso"
     }
 }
+
+/// The recorded mapping of which pool volumes Driftless made: dir pools carry no metadata of their own,
+/// so ownership of volumes and images lives in the store (the SPEC's "recorded mapping for volumes").
+///
+/// Implementations are durable: a recorded volume stays recorded across restarts until forgotten.
+public protocol VolumeOwnership: Sendable {
+    /// The object a volume belongs to, or `nil` when Driftless did not make it.
+    func owner(host: String, pool: String, volume: String) throws -> ObjectID?
+    /// Every recorded volume of a pool, by volume name.
+    func volumes(host: String, pool: String) throws -> [String: ObjectID]
+    func record(host: String, pool: String, volume: String, owner: ObjectID) throws
+    func forget(host: String, pool: String, volume: String) throws
+}
