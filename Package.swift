@@ -50,6 +50,7 @@ let package = Package(
         .target(
             name: "DriftlessOVSDB",
             dependencies: [
+                "DriftlessCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -58,6 +59,11 @@ let package = Package(
         .target(
             name: "DriftlessStore",
             dependencies: ["DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        /// The Driftless leg of benchmarks/ovs_ports.py: creates and deletes N ports through OVSNetworkDriver.
+        .executableTarget(
+            name: "DriftlessOVSBench",
+            dependencies: ["DriftlessOVSDB", "DriftlessCore"]
         ),
         /// The `driftless` command tree.
         .target(
@@ -78,7 +84,7 @@ let package = Package(
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore"]),
-        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB"]),
+        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",
             dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "driftless"]

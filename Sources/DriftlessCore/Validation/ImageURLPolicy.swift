@@ -88,3 +88,44 @@ public enum ImageURLPolicy {
         return IPv4Address(UInt32(truncatingIfNeeded: result))
     }
 }
+
+extension ImageURLPolicy {
+    /// Why a resolved address is not acceptable, thrown when a host name resolves to loopback, link-local or
+    /// metadata addresses (a name that passes validation can still point there through DNS).
+    public struct ResolvedAddressError: Error, CustomStringConvertible {
+        public var host: String
+        public var address: String
+        public var reason: String
+        public var description: String { "\(host) resolves to \(address), \(reason)" }
+    }
+
+    /// Resolves `host` and refuses it when any of its IPv4 or IPv6 addresses is forbidden.
+    public static func checkResolvedAddresses(of host: String) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return }
+        defer { freeaddrinfo(first) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            if info.pointee.ai_family == AF_INET, let raw = info.pointee.ai_addr {
+                let value = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                let address = IPv4Address(value)
+                if let reason = forbiddenReason(address) {
+                    throw ResolvedAddressError(host: host, address: address.description, reason: reason)
+                }
+            } else if info.pointee.ai_family == AF_INET6, let raw = info.pointee.ai_addr {
+                var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
+                    var address = pointer.pointee.sin6_addr
+                    _ = inet_ntop(AF_INET6, &address, &buffer, socklen_t(INET6_ADDRSTRLEN))
+                }
+                let text = String(cString: buffer)
+                if let reason = forbiddenIPv6Reason(text) {
+                    throw ResolvedAddressError(host: host, address: text, reason: reason)
+                }
+            }
+            cursor = info.pointee.ai_next
+        }
+    }
+}
