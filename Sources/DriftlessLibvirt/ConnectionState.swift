@@ -1,0 +1,64 @@
+import CLibvirt
+import Foundation
+
+/// What a connection shares with libvirt's callbacks: its redacted URI and whether it is alive.
+///
+/// The close callback runs on the libvirt event-loop thread while calls read the flag on
+/// their own threads, so the mutable part sits behind a lock.
+final class ConnectionState: @unchecked Sendable {
+    /// The connection URI with credentials removed, safe for errors and logs.
+    let redactedURI: String
+
+    private let lock = NSLock()
+    private var closeReason: LibvirtConnection.CloseReason?
+
+    init(redactedURI: String) {
+        self.redactedURI = redactedURI
+    }
+
+    /// False once libvirt reported the connection closed.
+    var isAlive: Bool {
+        lock.withLock { closeReason == nil }
+    }
+
+    /// Why the connection closed, or nil while it is alive.
+    var reason: LibvirtConnection.CloseReason? {
+        lock.withLock { closeReason }
+    }
+
+    /// Records that libvirt closed the connection; the first reason wins.
+    func markClosed(_ reason: LibvirtConnection.CloseReason) {
+        lock.withLock {
+            if closeReason == nil { closeReason = reason }
+        }
+    }
+}
+
+/// Removes credentials from a libvirt URI: `qemu+ssh://user:secret@host/system` becomes `qemu+ssh://host/system`.
+///
+/// Query parameters whose names suggest a secret keep their name but lose their value.
+public func redactLibvirtURI(_ uri: String) -> String {
+    guard let schemeEnd = uri.range(of: "://") else { return uri }
+    let afterScheme = uri[schemeEnd.upperBound...]
+    let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+    var authority = afterScheme[..<authorityEnd]
+    if let at = authority.lastIndex(of: "@") {
+        authority = authority[authority.index(after: at)...]
+    }
+    var rest = String(afterScheme[authorityEnd...])
+    if let question = rest.firstIndex(of: "?") {
+        let path = rest[..<question]
+        let query = rest[rest.index(after: question)...]
+        let secretWords = ["pass", "secret", "token", "key"]
+        let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = parts[0].lowercased()
+            if parts.count == 2, secretWords.contains(where: { name.contains($0) }), name != "keyfile" {
+                return "\(parts[0])=REDACTED"
+            }
+            return String(item)
+        }
+        rest = path + "?" + items.joined(separator: "&")
+    }
+    return String(uri[..<schemeEnd.upperBound]) + authority + rest
+}
