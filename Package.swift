@@ -44,7 +44,7 @@ let package = Package(
         /// libvirt adapter: connections, domains, pools, volumes, streams.
         .target(
             name: "DriftlessLibvirt",
-            dependencies: ["CLibvirt", "DriftlessCore"]
+            dependencies: ["CLibvirt", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         /// Pure Swift OVSDB (RFC 7047) JSON-RPC client.
         .target(
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore"]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
-        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore"]),
+        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",

@@ -79,7 +79,9 @@ extension DomainXML {
             interfaceID: port?.child("parameters")?.attribute("interfaceid"),
             openvswitch: port?.attribute("type") == "openvswitch",
             model: element.child("model")?.attribute("type") ?? "virtio",
-            vlanTag: element.child("vlan")?.child("tag")?.attribute("id").flatMap { Int($0) }
+            vlanTag: element.child("vlan")?.child("tag")?.attribute("id").flatMap { Int($0) },
+            targetDevice: element.child("target")?.attribute("dev"),
+            mtu: element.child("mtu")?.attribute("size").flatMap { Int($0) }
         )
     }
 }

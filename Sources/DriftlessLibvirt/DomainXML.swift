@@ -18,7 +18,16 @@ public struct DomainXML: Sendable, Equatable {
             kvmDevice: String = "/dev/kvm",
             deviceExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
         ) -> VirtType {
-            deviceExists(kvmDevice) ? .kvm : .qemu
+            deviceExists(kvmDevice) && usableByQEMU(kvmDevice) ? .kvm : .qemu
+        }
+
+        /// Whether QEMU, which runs as `libvirt-qemu` and not as root, can open the device: a `/dev/kvm`
+        /// owned by root with mode 0600 (no udev rule applied, as in containers) exists but is unusable.
+        static func usableByQEMU(_ path: String) -> Bool {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue
+            else { return true }
+            return mode & 0o066 != 0
         }
     }
 
@@ -76,6 +85,10 @@ public struct DomainXML: Sendable, Equatable {
         public var model: String
         /// The access VLAN tag (`<vlan><tag id=…/></vlan>`), OVS only.
         public var vlanTag: Int?
+        /// The tap device name (`<target dev=…>`), which is also the OVS port's name.
+        public var targetDevice: String?
+        /// The MTU (`<mtu size=…>`).
+        public var mtu: Int?
 
         /// Creates an interface; defaults to an OVS virtio NIC.
         public init(
@@ -84,7 +97,9 @@ public struct DomainXML: Sendable, Equatable {
             interfaceID: String? = nil,
             openvswitch: Bool = true,
             model: String = "virtio",
-            vlanTag: Int? = nil
+            vlanTag: Int? = nil,
+            targetDevice: String? = nil,
+            mtu: Int? = nil
         ) {
             self.bridge = bridge
             self.mac = mac
@@ -92,6 +107,8 @@ public struct DomainXML: Sendable, Equatable {
             self.openvswitch = openvswitch
             self.model = model
             self.vlanTag = vlanTag
+            self.targetDevice = targetDevice
+            self.mtu = mtu
         }
     }
 
@@ -216,7 +233,19 @@ public struct DomainXML: Sendable, Equatable {
         if let tag = interface.vlanTag {
             element.add(XMLElement("vlan")).add(XMLElement("tag", ["id": String(tag)]))
         }
+        if let device = interface.targetDevice { element.add(XMLElement("target", ["dev": device])) }
         element.add(XMLElement("model", ["type": interface.model]))
+        if let mtu = interface.mtu { element.add(XMLElement("mtu", ["size": String(mtu)])) }
         return element
+    }
+
+    /// One `<disk>` element, for attaching or detaching a device.
+    public static func diskXMLString(_ disk: Disk) -> String {
+        element(for: disk).xmlString
+    }
+
+    /// One `<interface>` element, for attaching, detaching or updating a NIC.
+    public static func interfaceXMLString(_ interface: Interface) -> String {
+        element(for: interface).xmlString
     }
 }

@@ -25,18 +25,30 @@ public struct DriftlessMetadata: Sendable, Equatable {
     public var specHash: String
     /// The git commit the object was last applied from.
     public var commit: String
+    /// The image volume the root disk was built on (instances only).
+    public var image: String?
+    /// The hash of the cloud-init seed the domain was given (instances only); the seed itself is not
+    /// observable from the domain.
+    public var seedHash: String?
 
     /// Creates a record.
-    public init(kind: String, project: String, name: String, specHash: String, commit: String) {
+    public init(kind: String, project: String, name: String, specHash: String, commit: String,
+                image: String? = nil, seedHash: String? = nil) {
         self.kind = kind
         self.project = project
         self.name = name
         self.specHash = specHash
         self.commit = commit
+        self.image = image
+        self.seedHash = seedHash
     }
 
     private static var fields: [(String, WritableKeyPath<DriftlessMetadata, String>)] {
         [("kind", \.kind), ("project", \.project), ("name", \.name), ("specHash", \.specHash), ("commit", \.commit)]
+    }
+
+    private static var optionalFields: [(String, WritableKeyPath<DriftlessMetadata, String?>)] {
+        [("image", \.image), ("seedHash", \.seedHash)]
     }
 
     /// The record as an element; `prefixed` gives `<driftless:instance xmlns:driftless=…>`,
@@ -49,6 +61,9 @@ public struct DriftlessMetadata: Sendable, Equatable {
         }
         for (field, keyPath) in Self.fields {
             root.add(XMLElement(qualify(field), text: self[keyPath: keyPath]))
+        }
+        for (field, keyPath) in Self.optionalFields {
+            if let value = self[keyPath: keyPath] { root.add(XMLElement(qualify(field), text: value)) }
         }
         return root
     }
@@ -70,6 +85,11 @@ public struct DriftlessMetadata: Sendable, Equatable {
         for (field, keyPath) in Self.fields {
             if let child = children.first(where: { $0.localName == field }) {
                 record[keyPath: keyPath] = child.stringValue ?? ""
+            }
+        }
+        for (field, keyPath) in Self.optionalFields {
+            if let child = children.first(where: { $0.localName == field }) {
+                record[keyPath: keyPath] = child.stringValue
             }
         }
         guard !record.kind.isEmpty, !record.name.isEmpty else {

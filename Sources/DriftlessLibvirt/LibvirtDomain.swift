@@ -263,6 +263,12 @@ public final class LibvirtDomain: @unchecked Sendable {
         }
     }
 
+    /// Sets the memory ceiling (`virDomainSetMemoryFlags` with `VIR_DOMAIN_MEM_MAXIMUM`, which shares its
+    /// bit with `.maximum`); with `.config` it takes effect at next boot.
+    public func setMaxMemory(kibibytes: UInt64, _ flags: Modification) throws(LibvirtError) {
+        try setMemory(kibibytes: kibibytes, flags.union(.maximum))
+    }
+
     /// Sets the vCPU count (`virDomainSetVcpusFlags`); add `.maximum` to change the ceiling (config only).
     public func setVcpus(_ count: Int, _ flags: Modification) throws(LibvirtError) {
         try libvirtCall("virDomainSetVcpusFlags", connectionState) {

@@ -24,6 +24,15 @@ public struct ObservedImage: Sendable, Hashable, Codable {
     public var sha256: String
     public var format: DiskFormat
     public var size: ByteSize
+
+    public init(id: ObjectID, volumeName: String, path: String, sha256: String, format: DiskFormat, size: ByteSize) {
+        self.id = id
+        self.volumeName = volumeName
+        self.path = path
+        self.sha256 = sha256
+        self.format = format
+        self.size = size
+    }
 }
 
 /// A volume (or an instance's root disk) as it should be in a host's storage pool.
@@ -54,6 +63,14 @@ public struct ObservedVolume: Sendable, Hashable, Codable {
     public var path: String
     public var capacity: ByteSize
     public var format: DiskFormat
+
+    public init(id: ObjectID, volumeName: String, path: String, capacity: ByteSize, format: DiskFormat) {
+        self.id = id
+        self.volumeName = volumeName
+        self.path = path
+        self.capacity = capacity
+        self.format = format
+    }
 }
 
 /// What a storage driver sees in a host's pools: managed volumes, and the names of volumes it does not own

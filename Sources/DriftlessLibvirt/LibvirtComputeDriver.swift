@@ -1,0 +1,338 @@
+import DriftlessCore
+import Foundation
+
+/// The compute driver: instances as libvirt domains, tagged with Driftless metadata the way Nova tags its
+/// domains, with a qcow2 root overlay on the image and a cloud-init NoCloud seed.
+///
+/// Blocking libvirt calls run on a global dispatch queue, so that many actions can proceed in parallel
+/// without starving Swift's cooperative threads.
+public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
+    public let target: HostTarget
+    let connection: LibvirtConnection
+    let virtType: DomainXML.VirtType
+    let seedBuilder: SeedImageBuilder
+    /// How long a graceful shutdown may take before the domain is destroyed, when powering off.
+    let shutdownTimeout: Duration
+
+    /// Wraps an open connection to the host's libvirtd.
+    public init(target: HostTarget, connection: LibvirtConnection, virtType: DomainXML.VirtType = .detect(),
+                seedBuilder: SeedImageBuilder = SeedImageBuilder(), shutdownTimeout: Duration = .seconds(30)) {
+        self.target = target
+        self.connection = connection
+        self.virtType = virtType
+        self.seedBuilder = seedBuilder
+        self.shutdownTimeout = shutdownTimeout
+    }
+
+    /// Opens the host's libvirt URI and wraps it.
+    public convenience init(target: HostTarget) throws {
+        let connection: LibvirtConnection
+        do {
+            connection = try LibvirtConnection(uri: target.libvirtURI)
+        } catch {
+            throw LibvirtDriverError(error, host: target.name)
+        }
+        self.init(target: target, connection: connection)
+    }
+
+    // MARK: - Observe
+
+    public func observe() async throws -> ComputeObservation {
+        try await blocking { [self] in
+            var instances: [ObservedInstance] = []
+            var unmanaged: Set<String> = []
+            for domain in try connection.listAllDomains() {
+                let name = try domain.name()
+                guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
+                    unmanaged.insert(name)
+                    continue
+                }
+                instances.append(try observe(domain, name: name, marker: marker))
+            }
+            return ComputeObservation(instances: instances, unmanagedDomainNames: unmanaged)
+        }
+    }
+
+    func observe(_ domain: LibvirtDomain, name: String, marker: DriftlessMetadata) throws -> ObservedInstance {
+        let persistent = try DomainXML(parsing: domain.xmlDescription(.inactive))
+        let state = try domain.state().state
+        let info = state.isActive ? try domain.info() : nil
+        let power: ObservedInstance.Power
+        switch state {
+        case .running, .blocked: power = .running
+        case .shutoff: power = .stopped
+        default: power = .other(String(describing: state))
+        }
+        let rootName = StorageNaming.rootDiskName(project: marker.project, instance: marker.name)
+        let disks = persistent.disks.filter { $0.device == .disk }
+        let root = disks.first { ($0.path as NSString).lastPathComponent == rootName }
+        return ObservedInstance(
+            id: ObjectID(.instance, project: marker.project, marker.name), domainName: name,
+            uuid: try domain.uuidString(), specHash: marker.specHash, commit: marker.commit,
+            imageVolume: marker.image, seedHash: marker.seedHash,
+            vcpus: persistent.vcpus, memory: .kibibytes(persistent.memoryKiB),
+            liveVCPUs: info?.vcpus, liveMemory: info.map { .kibibytes($0.memoryKiB) },
+            power: power, rootDiskPath: root?.path,
+            volumePaths: disks.filter { $0.path != root?.path }.map(\.path),
+            nics: persistent.interfaces.map {
+                ObservedNIC(mac: $0.mac ?? "", interfaceID: $0.interfaceID, bridge: $0.bridge, vlan: $0.vlanTag)
+            })
+    }
+
+    // MARK: - Create
+
+    public func create(_ request: InstanceRequest) async throws -> ObservedInstance {
+        try await blocking { [self] in
+            if let existing = try connection.domainIfPresent(name: request.domainName) {
+                guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
+                      marker.project == request.id.project, marker.name == request.id.name
+                else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+                // Created by an earlier, interrupted run: finish what is missing.
+                if request.power == .running, try !existing.isActive() { try existing.create() }
+                return try observe(existing, name: request.domainName, marker: marker)
+            }
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            let rootPath = try ensureRootDisk(request.rootDisk, in: pool)
+            let seedPath = try ensureSeed(for: request, in: pool, replace: false)
+            let xml = domainXML(for: request, rootPath: rootPath, seedPath: seedPath)
+            let domain = try connection.defineDomain(xml)
+            try domain.setAutostart(request.power == .running)
+            if request.power == .running { try domain.create() }
+            return try observe(domain, name: request.domainName, marker: xml.metadata ?? metadata(for: request))
+        }
+    }
+
+    func metadata(for request: InstanceRequest) -> DriftlessMetadata {
+        DriftlessMetadata(
+            kind: Kind.instance.rawValue, project: request.id.project ?? "", name: request.id.name,
+            specHash: request.specHash, commit: request.commit, image: request.rootDisk.image.volumeName,
+            seedHash: request.seedHash)
+    }
+
+    func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String) -> DomainXML {
+        var disks = [DomainXML.Disk(path: rootPath, format: .qcow2, target: "vda")]
+        for (index, volume) in request.volumes.enumerated() {
+            disks.append(DomainXML.Disk(path: volume.path, format: format(volume.format), target: Self.diskTarget(index + 1)))
+        }
+        disks.append(DomainXML.Disk(path: seedPath, format: .raw, target: "sda", bus: .sata, device: .cdrom, readOnly: true))
+        return DomainXML(
+            type: virtType, name: request.domainName, memoryKiB: request.memory.kibibytes, vcpus: request.vcpus,
+            disks: disks, interfaces: request.nics.map(Self.interface), serialConsole: true,
+            metadata: metadata(for: request))
+    }
+
+    static func interface(_ nic: NICAttachment) -> DomainXML.Interface {
+        DomainXML.Interface(
+            bridge: nic.bridge, mac: nic.identity.mac, interfaceID: nic.identity.interfaceID, openvswitch: true,
+            model: "virtio", vlanTag: nic.vlan, targetDevice: nic.identity.deviceName, mtu: nic.mtu)
+    }
+
+    /// `vda`, `vdb`, … `vdz`, `vdaa`…
+    static func diskTarget(_ index: Int) -> String {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        return index < 26 ? "vd\(letters[index])" : "vd\(letters[index / 26 - 1])\(letters[index % 26])"
+    }
+
+    func format(_ format: DiskFormat) -> DomainXML.Disk.Format { format == .raw ? .raw : .qcow2 }
+
+    /// The root disk: a qcow2 overlay backed by the image (qcow2 or raw), sized to the request.
+    func ensureRootDisk(_ root: RootDiskRequest, in pool: LibvirtStoragePool) throws -> String {
+        if let existing = try pool.volumeIfPresent(name: root.volumeName) { return try existing.path() }
+        let capacity = max(root.size.bytes, root.image.size.bytes)
+        let volume = try pool.createVolume(StorageVolumeXML(
+            name: root.volumeName, capacity: capacity, format: .qcow2,
+            backingStore: .init(path: root.image.path, format: format(root.image.format))))
+        return try volume.path()
+    }
+
+    /// The cloud-init seed ISO, uploaded into the storage pool through a libvirt stream.
+    func ensureSeed(for request: InstanceRequest, in pool: LibvirtStoragePool, replace: Bool) throws -> String {
+        let name = StorageNaming.seedName(project: request.id.project ?? "", instance: request.id.name)
+        if let existing = try pool.volumeIfPresent(name: name) {
+            guard replace else { return try existing.path() }
+            try existing.delete()
+        }
+        let documents = try CloudInitDocuments.render(
+            instanceID: "\(request.domainName)-\(request.seedHash.prefix(12))", seed: request.seed, nics: request.nics)
+        let image = try seedBuilder.build(documents)
+        let volume = try pool.createVolume(StorageVolumeXML(name: name, capacity: UInt64(image.count), format: .raw))
+        try volume.upload(image)
+        return try volume.path()
+    }
+
+    // MARK: - Update
+
+    public func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
+        try await blocking { [self] in
+            let domain = try connection.lookupDomain(name: observed.domainName)
+            var effects: [String: ChangeEffect] = [:]
+            var running = try domain.isActive()
+
+            // Power off first when asked, so later changes are config-only and cheap.
+            if request.power == .stopped && running {
+                try stop(domain, timeout: shutdownTimeout)
+                running = false
+                effects["power"] = .live
+            }
+            let both: LibvirtDomain.Modification = running ? [.live, .config] : [.config]
+
+            if request.memory != observed.memory || (running && observed.liveMemory != request.memory) {
+                let kib = request.memory.kibibytes
+                if running && request.memory <= observed.memory {
+                    try domain.setMemory(kibibytes: kib, [.live, .config])
+                    try domain.setMaxMemory(kibibytes: kib, [.config])
+                    effects["memory"] = .live
+                } else {
+                    try domain.setMaxMemory(kibibytes: kib, [.config])
+                    try domain.setMemory(kibibytes: kib, [.config])
+                    effects["memory"] = running ? .reboot : .live
+                }
+            }
+            if request.vcpus != observed.vcpus {
+                if request.vcpus > observed.vcpus {
+                    try domain.setVcpus(request.vcpus, [.config, .maximum])
+                    try domain.setVcpus(request.vcpus, [.config])
+                } else {
+                    try domain.setVcpus(request.vcpus, [.config])
+                    try domain.setVcpus(request.vcpus, [.config, .maximum])
+                }
+                effects["vcpus"] = running ? .reboot : .live
+            }
+
+            // Volumes: detach what is no longer listed, attach what is new.
+            let wanted = Set(request.volumes.map(\.path))
+            let current = Set(observed.volumePaths)
+            let persistent = try DomainXML(parsing: domain.xmlDescription(.inactive))
+            for disk in persistent.disks where disk.device == .disk && current.contains(disk.path) && !wanted.contains(disk.path) {
+                try domain.detachDevice(xml: DomainXML.diskXMLString(disk), both)
+                effects["volumes"] = .live
+            }
+            var used = Set(persistent.disks.map(\.target))
+            for volume in request.volumes where !current.contains(volume.path) {
+                var index = 1
+                while used.contains(Self.diskTarget(index)) { index += 1 }
+                used.insert(Self.diskTarget(index))
+                let disk = DomainXML.Disk(path: volume.path, format: format(volume.format), target: Self.diskTarget(index))
+                try domain.attachDevice(xml: DomainXML.diskXMLString(disk), both)
+                effects["volumes"] = .live
+            }
+
+            // NICs by MAC.
+            let wantedNICs = Dictionary(request.nics.map { ($0.identity.mac, $0) }, uniquingKeysWith: { a, _ in a })
+            let currentMACs = Set(observed.nics.map(\.mac))
+            for interface in persistent.interfaces where !(interface.mac.map { wantedNICs[$0] != nil } ?? false) {
+                try domain.detachDevice(xml: DomainXML.interfaceXMLString(interface), both)
+                effects["networks"] = .live
+            }
+            for nic in request.nics where !currentMACs.contains(nic.identity.mac) {
+                try domain.attachDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
+                effects["networks"] = .live
+            }
+            for nic in request.nics {
+                if let now = observed.nics.first(where: { $0.mac == nic.identity.mac }), now.vlan != nic.vlan {
+                    try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
+                    effects["networks"] = .live
+                }
+            }
+
+            // The cloud-init seed: rebuilt when what it carries changed; cloud-init reads it at next boot.
+            if observed.seedHash != request.seedHash {
+                let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+                _ = try ensureSeed(for: request, in: pool, replace: true)
+                effects["seed"] = .reboot
+            }
+
+            try domain.setDriftlessMetadata(metadata(for: request), both)
+            try domain.setAutostart(request.power == .running)
+            if request.power == .running && !running {
+                try domain.create()
+                effects["power"] = .live
+            }
+            return effects
+        }
+    }
+
+    // MARK: - Delete
+
+    public func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
+        try await blocking { [self] in
+            guard let domain = try connection.domainIfPresent(name: observed.domainName) else { return }
+            guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
+                throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name)
+            }
+            if try domain.isActive() { try stop(domain, timeout: shutdownTimeout) }
+            try domain.undefine(.all)
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            for name in [StorageNaming.rootDiskName(project: marker.project, instance: marker.name),
+                         StorageNaming.seedName(project: marker.project, instance: marker.name)] {
+                try pool.volumeIfPresent(name: name)?.delete()
+            }
+        }
+    }
+
+    /// Asks the guest to shut down, waits up to `timeout`, then pulls the plug.
+    func stop(_ domain: LibvirtDomain, timeout: Duration) throws {
+        try? domain.shutdown()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try !domain.isActive() { return }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        if try domain.isActive() { try domain.destroy() }
+    }
+
+    // MARK: - Plumbing
+
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let host = target.name
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: try body())
+                } catch let error as LibvirtDriverError {
+                    continuation.resume(throwing: error)
+                } catch {
+                    continuation.resume(throwing: LibvirtDriverError(error, host: host))
+                }
+            }
+        }
+    }
+}
+
+/// A compute or storage failure on a host, classified for the applier.
+public enum LibvirtDriverError: DriverError, Equatable {
+    /// A libvirt call failed.
+    case libvirt(LibvirtError, host: String)
+    /// A domain or volume with Driftless's name exists but is not Driftless's.
+    case collision(domain: String, host: String)
+    /// Anything else (building the seed, parsing XML).
+    case other(String, host: String)
+
+    init(_ error: any Error, host: String) {
+        if let error = error as? LibvirtError {
+            self = .libvirt(error, host: host)
+        } else if let error = error as? LibvirtDriverError {
+            self = error
+        } else {
+            self = .other(String(describing: error), host: host)
+        }
+    }
+
+    public var failureKind: FailureKind {
+        switch self {
+        case let .libvirt(error, _): error.isConnectionLost || error.isTransient ? .transient : .terminal
+        case .collision, .other: .terminal
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .libvirt(error, host) where error.isConnectionLost:
+            "host \(host) is unreachable: \(error)"
+        case let .libvirt(error, host): "on host \(host): \(error)"
+        case let .collision(domain, host):
+            "on host \(host), \"\(domain)\" exists but is not managed by Driftless; it is never changed or deleted"
+        case let .other(message, host): "on host \(host): \(message)"
+        }
+    }
+}

@@ -1,0 +1,297 @@
+import Crypto
+import DriftlessCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The storage driver: a host's dir pools, its images and its volumes, through libvirt's storage API (the
+/// same calls serve LVM or Ceph RBD pools).
+///
+/// Dir pools carry no metadata, so which volumes Driftless made is recorded in `ownership`; a volume that
+/// is not recorded is never changed or deleted, and a desired volume with its name is a collision.
+public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
+    public let target: HostTarget
+    let connection: LibvirtConnection
+    let ownership: any VolumeOwnership
+    let inspector: ImageInspector
+    /// Whether image URLs may point at loopback, link-local or metadata addresses (tests serve images locally).
+    let allowPrivateImageURLs: Bool
+
+    public init(target: HostTarget, connection: LibvirtConnection, ownership: any VolumeOwnership,
+                inspector: ImageInspector = ImageInspector(), allowPrivateImageURLs: Bool = false) {
+        self.target = target
+        self.connection = connection
+        self.ownership = ownership
+        self.inspector = inspector
+        self.allowPrivateImageURLs = allowPrivateImageURLs
+    }
+
+    // MARK: - Pools
+
+    public func ensurePools() async throws {
+        try await blocking { [self] in
+            for spec in [target.storagePool, target.imagePool] {
+                let pool = try connection.storagePoolIfPresent(name: spec.name)
+                    ?? connection.defineStoragePool(StoragePoolXML(name: spec.name, path: spec.path))
+                if try !pool.isActive() {
+                    do {
+                        try pool.build()
+                    } catch let error as LibvirtError where error.code == .storagePoolBuilt || error.code == .operationInvalid {
+                        // Already built (the directory exists).
+                    }
+                    try pool.create()
+                }
+                try pool.setAutostart(true)
+                try pool.refresh()
+            }
+        }
+    }
+
+    // MARK: - Observe
+
+    public func observe() async throws -> StorageObservation {
+        try await blocking { [self] in
+            var volumes: [ObservedVolume] = []
+            var images: [ObservedImage] = []
+            var unmanaged: Set<String> = []
+            for spec in [target.storagePool, target.imagePool] {
+                guard let pool = try connection.storagePoolIfPresent(name: spec.name) else { continue }
+                if try pool.isActive() { try pool.refresh() }
+                let owners = try ownership.volumes(host: target.name, pool: spec.name)
+                for volume in try pool.listAllVolumes() {
+                    let name = try volume.name()
+                    guard let owner = owners[name] else {
+                        unmanaged.insert(name)
+                        continue
+                    }
+                    let xml = try StorageVolumeXML(parsing: volume.xmlDescription())
+                    let format: DiskFormat = xml.format == .raw ? .raw : .qcow2
+                    switch owner.kind {
+                    case .image:
+                        images.append(ObservedImage(
+                            id: owner, volumeName: name, path: try volume.path(),
+                            sha256: Self.digest(fromImageVolumeName: name), format: format,
+                            size: ByteSize(bytes: xml.capacity)))
+                    case .volume:
+                        volumes.append(ObservedVolume(
+                            id: owner, volumeName: name, path: try volume.path(),
+                            capacity: ByteSize(bytes: xml.capacity), format: format))
+                    default:
+                        continue  // Root disks and seeds belong to instances; the compute driver manages them.
+                    }
+                }
+            }
+            return StorageObservation(volumes: volumes, images: images, unmanagedVolumeNames: unmanaged)
+        }
+    }
+
+    /// The digest prefix recorded in an image volume's name (`img-<name>-<12 hex>.<format>`).
+    static func digest(fromImageVolumeName name: String) -> String {
+        let stem = name.split(separator: ".").dropLast().joined(separator: ".")
+        return stem.split(separator: "-").last.map(String.init) ?? ""
+    }
+
+    // MARK: - Images
+
+    public func importImage(_ request: ImageRequest) async throws -> ObservedImage {
+        let pool = try await blocking { [self] in try connection.lookupStoragePool(name: target.imagePool.name) }
+        if let existing = try await blocking({ [self] in try pool.volumeIfPresent(name: request.volumeName) }) {
+            guard try ownership.owner(host: target.name, pool: target.imagePool.name, volume: request.volumeName) == request.id
+            else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
+            return try await blocking { [self] in try observedImage(request, volume: existing) }
+        }
+        // Fetch into a private temporary file, hashing as the bytes arrive.
+        let staged = try await stage(request.source)
+        defer { try? FileManager.default.removeItem(at: staged.file) }
+        guard staged.sha256 == request.sha256 else {
+            throw ImageImportError.checksumMismatch(image: request.id.description, expected: request.sha256, actual: staged.sha256)
+        }
+        try inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
+        return try await blocking { [self] in
+            let size = try FileManager.default.attributesOfItem(atPath: staged.file.path)[.size] as? UInt64 ?? 0
+            let volume = try pool.createVolume(StorageVolumeXML(
+                name: request.volumeName, capacity: size, format: request.format == .raw ? .raw : .qcow2))
+            do {
+                try volume.upload(contentsOf: staged.file)
+            } catch {
+                try? volume.delete()
+                throw error
+            }
+            try ownership.record(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
+            try pool.refresh()
+            return try observedImage(request, volume: try pool.lookupVolume(name: request.volumeName))
+        }
+    }
+
+    func observedImage(_ request: ImageRequest, volume: LibvirtStorageVolume) throws -> ObservedImage {
+        let xml = try StorageVolumeXML(parsing: volume.xmlDescription())
+        return ObservedImage(id: request.id, volumeName: request.volumeName, path: try volume.path(),
+                             sha256: request.sha256, format: request.format, size: ByteSize(bytes: xml.capacity))
+    }
+
+    public func deleteImage(_ image: ObservedImage) async throws {
+        try await deleteOwned(pool: target.imagePool.name, volume: image.volumeName, owner: image.id)
+    }
+
+    struct Staged {
+        var file: URL
+        var sha256: String
+    }
+
+    /// Copies a `path:` source or downloads a `url:` source into a temporary file, hashing while reading.
+    func stage(_ source: ImageSpec.Source) async throws -> Staged {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("driftless-image-\(UUID().uuidString)")
+        switch source {
+        case let .path(path):
+            guard let input = FileHandle(forReadingAtPath: path) else {
+                throw ImageImportError.sourceUnreadable(path)
+            }
+            defer { try? input.close() }
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600])
+            let output = try FileHandle(forWritingTo: file)
+            defer { try? output.close() }
+            var hasher = SHA256()
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                hasher.update(data: chunk)
+                try output.write(contentsOf: chunk)
+            }
+            return Staged(file: file, sha256: Self.hex(hasher.finalize()))
+        case let .url(text):
+            guard let url = URL(string: text) else { throw ImageImportError.sourceUnreadable(text) }
+            if !allowPrivateImageURLs {
+                if let problem = ImageURLPolicy.problem(with: text) {
+                    throw ImageImportError.forbiddenURL(text, problem.message)
+                }
+                try ImageURLPolicy.checkResolvedAddresses(of: url.host ?? "")
+            }
+            let (downloaded, response) = try await URLSession.shared.download(from: url)
+            if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+                try? FileManager.default.removeItem(at: downloaded)
+                throw ImageImportError.httpStatus(text, http.statusCode)
+            }
+            try FileManager.default.moveItem(at: downloaded, to: file)
+            guard let input = FileHandle(forReadingAtPath: file.path) else { throw ImageImportError.sourceUnreadable(text) }
+            defer { try? input.close() }
+            var hasher = SHA256()
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            return Staged(file: file, sha256: Self.hex(hasher.finalize()))
+        }
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    // MARK: - Volumes
+
+    public func createVolume(_ request: VolumeRequest) async throws -> ObservedVolume {
+        try await blocking { [self] in
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            if let existing = try pool.volumeIfPresent(name: request.volumeName) {
+                guard try ownership.owner(host: target.name, pool: target.storagePool.name, volume: request.volumeName) == request.id
+                else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
+                return try observedVolume(request.id, existing)
+            }
+            let xml = StorageVolumeXML(name: request.volumeName, capacity: request.size.bytes,
+                                       format: request.format == .raw ? .raw : .qcow2)
+            let volume: LibvirtStorageVolume
+            if let base = request.baseImage {
+                let source = try connection.lookupStorageVolume(path: base.path)
+                volume = try pool.createVolume(xml, cloning: source)
+                let capacity = try StorageVolumeXML(parsing: volume.xmlDescription()).capacity
+                if capacity < request.size.bytes { try volume.resize(capacity: request.size.bytes) }
+            } else {
+                volume = try pool.createVolume(xml)
+            }
+            try ownership.record(host: target.name, pool: target.storagePool.name, volume: request.volumeName, owner: request.id)
+            return try observedVolume(request.id, volume)
+        }
+    }
+
+    func observedVolume(_ id: ObjectID, _ volume: LibvirtStorageVolume) throws -> ObservedVolume {
+        let xml = try StorageVolumeXML(parsing: volume.xmlDescription())
+        return ObservedVolume(id: id, volumeName: try volume.name(), path: try volume.path(),
+                              capacity: ByteSize(bytes: xml.capacity), format: xml.format == .raw ? .raw : .qcow2)
+    }
+
+    public func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume {
+        guard size >= volume.capacity else {
+            throw ImageImportError.shrinkRefused(volume: volume.volumeName, from: volume.capacity, to: size)
+        }
+        return try await blocking { [self] in
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            guard try ownership.owner(host: target.name, pool: target.storagePool.name, volume: volume.volumeName) == volume.id
+            else { throw LibvirtDriverError.collision(domain: volume.volumeName, host: target.name) }
+            let handle = try pool.lookupVolume(name: volume.volumeName)
+            if size > volume.capacity { try handle.resize(capacity: size.bytes) }
+            return try observedVolume(volume.id, handle)
+        }
+    }
+
+    public func deleteVolume(_ volume: ObservedVolume) async throws {
+        try await deleteOwned(pool: target.storagePool.name, volume: volume.volumeName, owner: volume.id)
+    }
+
+    /// Stops managing a volume without touching its data (`deletionPolicy: Retain`).
+    public func releaseVolume(_ volume: ObservedVolume) async throws {
+        try ownership.forget(host: target.name, pool: target.storagePool.name, volume: volume.volumeName)
+    }
+
+    func deleteOwned(pool poolName: String, volume name: String, owner: ObjectID) async throws {
+        try await blocking { [self] in
+            guard let pool = try connection.storagePoolIfPresent(name: poolName),
+                  let volume = try pool.volumeIfPresent(name: name)
+            else {
+                try ownership.forget(host: target.name, pool: poolName, volume: name)
+                return
+            }
+            guard try ownership.owner(host: target.name, pool: poolName, volume: name) == owner else {
+                throw LibvirtDriverError.collision(domain: name, host: target.name)
+            }
+            try volume.delete()
+            try ownership.forget(host: target.name, pool: poolName, volume: name)
+        }
+    }
+
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let host = target.name
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: try body())
+                } catch let error as LibvirtDriverError {
+                    continuation.resume(throwing: error)
+                } catch let error as ImageImportError {
+                    continuation.resume(throwing: error)
+                } catch {
+                    continuation.resume(throwing: LibvirtDriverError(error, host: host))
+                }
+            }
+        }
+    }
+}
+
+/// Why an image was not imported or a volume not changed; every case is terminal (retrying won't help).
+public enum ImageImportError: DriverError, Equatable {
+    case checksumMismatch(image: String, expected: String, actual: String)
+    case sourceUnreadable(String)
+    case forbiddenURL(String, String)
+    case httpStatus(String, Int)
+    case unsafeImage(image: String, reason: String)
+    case shrinkRefused(volume: String, from: ByteSize, to: ByteSize)
+
+    public var failureKind: FailureKind { .terminal }
+
+    public var description: String {
+        switch self {
+        case let .checksumMismatch(image, expected, actual):
+            "\(image): sha256 mismatch: the manifest says \(expected), the source is \(actual); not imported"
+        case let .sourceUnreadable(source): "cannot read image source \(source)"
+        case let .forbiddenURL(url, reason): "refusing to fetch \(url): \(reason)"
+        case let .httpStatus(url, status): "fetching \(url) failed with HTTP \(status)"
+        case let .unsafeImage(image, reason): "\(image): refused: \(reason)"
+        case let .shrinkRefused(volume, from, to): "volume \(volume) cannot shrink from \(from) to \(to)"
+        }
+    }
+}

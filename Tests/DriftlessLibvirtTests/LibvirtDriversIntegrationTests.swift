@@ -1,0 +1,276 @@
+import DriftlessCore
+import DriftlessLibvirt
+import DriftlessStore
+import Foundation
+import XCTest
+
+/// The compute and storage drivers against a real libvirtd with QEMU (software emulation), checked from
+/// outside with virsh. Every object is named with a unique prefix and removed afterwards.
+final class LibvirtDriversIntegrationTests: XCTestCase {
+    var prefix = ""
+    var directory = ""
+    var target: HostTarget!
+    var connection: LibvirtConnection!
+    var store: Store!
+    var compute: LibvirtComputeDriver!
+    var storage: LibvirtStorageDriver!
+
+    override func setUpWithError() throws {
+        if ProcessInfo.processInfo.environment["DRIFTLESS_SKIP_LIBVIRT_TESTS"] == "1" {
+            throw XCTSkip("DRIFTLESS_SKIP_LIBVIRT_TESTS=1")
+        }
+        guard FileManager.default.fileExists(atPath: "/var/run/libvirt/libvirt-sock") else {
+            XCTFail("libvirtd is not running: start it with scripts/start-libvirt.sh (or set DRIFTLESS_SKIP_LIBVIRT_TESTS=1)")
+            throw XCTSkip("no libvirtd")
+        }
+        prefix = uniqueTestName()
+        directory = "/var/tmp/\(prefix)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        target = HostTarget(
+            name: "local", libvirtURI: "qemu:///system", ovsdbEndpoint: "unix:/var/run/openvswitch/db.sock",
+            bridge: "br-\(prefix.suffix(8))", datapath: .netdev,
+            storagePool: PoolSpec(name: "\(prefix)-vols", path: "\(directory)/vols"),
+            imagePool: PoolSpec(name: "\(prefix)-imgs", path: "\(directory)/imgs"))
+        connection = try LibvirtConnection(uri: "qemu:///system")
+        store = try Store()
+        compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu, shutdownTimeout: .seconds(2))
+        storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store)
+    }
+
+    override func tearDownWithError() throws {
+        guard let connection else { return }
+        for domain in (try? connection.listAllDomains()) ?? [] {
+            guard let name = try? domain.name(), name.hasPrefix(prefix) || name.contains(prefix) else { continue }
+            try? domain.destroy()
+            try? domain.undefine(.all)
+        }
+        for name in [target.storagePool.name, target.imagePool.name] {
+            guard let pool = try? connection.storagePoolIfPresent(name: name) else { continue }
+            for volume in (try? pool.listAllVolumes()) ?? [] { try? volume.delete() }
+            try? pool.destroy()
+            try? pool.undefine()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    // MARK: - Helpers
+
+    func virsh(_ arguments: String...) throws -> String {
+        let result = try runCommand(["virsh", "-c", "qemu:///system"] + arguments)
+        return result.stdout + result.stderr
+    }
+
+    /// A small qcow2 image file and its sha256.
+    func makeImage(_ name: String, format: String = "qcow2", extra: [String] = []) throws -> (path: String, sha256: String) {
+        let path = "\(directory)/\(name)"
+        let result = try runCommand(["qemu-img", "create", "-q", "-f", format] + extra + [path, "64M"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        return (path, StableHash.sha256Hex(bytes: Array(bytes)))
+    }
+
+    func importTinyImage() async throws -> ObservedImage {
+        try await storage.ensurePools()
+        let file = try makeImage("tiny.qcow2")
+        return try await storage.importImage(ImageRequest(
+            id: ObjectID(.image, "tiny-\(prefix.suffix(4))"), source: .path(file.path), sha256: file.sha256, format: .qcow2))
+    }
+
+    func instanceRequest(_ name: String, image: ObservedImage, volumes: [DiskAttachment] = [], memory: ByteSize = .mebibytes(128),
+                         vcpus: Int = 1, power: PowerState = .running) -> InstanceRequest {
+        let id = ObjectID(.instance, project: prefix, name)
+        return InstanceRequest(
+            id: id, vcpus: vcpus, memory: memory, power: power,
+            rootDisk: RootDiskRequest(volumeName: StorageNaming.rootDiskName(project: prefix, instance: name),
+                                      size: .gibibytes(1), image: image),
+            volumes: volumes, nics: [],
+            seed: CloudInitSeed(hostname: name, sshKeys: [], userData: "#cloud-config\n{}\n"),
+            specHash: "hash-\(memory)-\(vcpus)", commit: "0123456789abcdef")
+    }
+
+    // MARK: - Storage
+
+    func testPoolsAreEnsuredIdempotently() async throws {
+        try await storage.ensurePools()
+        try await storage.ensurePools()
+        let info = try virsh("pool-info", target.storagePool.name)
+        XCTAssertTrue(info.contains("running"), info)
+        XCTAssertTrue(try virsh("pool-info", target.imagePool.name).contains("running"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: target.storagePool.path))
+    }
+
+    func testImageImportIsVerifiedAndHappensOnce() async throws {
+        let image = try await importTinyImage()
+        XCTAssertTrue(try virsh("vol-list", target.imagePool.name).contains(image.volumeName))
+        let again = try await importTinyImage()
+        XCTAssertEqual(again.path, image.path)
+        let observation = try await storage.observe()
+        XCTAssertEqual(observation.images.map(\.volumeName), [image.volumeName])
+    }
+
+    func testChecksumMismatchIsRefusedBeforeAVolumeExists() async throws {
+        try await storage.ensurePools()
+        let file = try makeImage("bad.qcow2")
+        let request = ImageRequest(id: ObjectID(.image, "bad"), source: .path(file.path),
+                                   sha256: String(repeating: "0", count: 64), format: .qcow2)
+        do {
+            _ = try await storage.importImage(request)
+            XCTFail("a checksum mismatch was imported")
+        } catch let error as ImageImportError {
+            guard case .checksumMismatch = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName))
+    }
+
+    func testHostileImagesAreRefused() async throws {
+        try await storage.ensurePools()
+        // A qcow2 whose backing file is /etc/passwd.
+        let backing = try makeImage("backed.qcow2", extra: ["-F", "raw", "-b", "/etc/passwd", "-u"])
+        // A qcow2 with an external data file.
+        let dataFile = try makeImage("datafile.qcow2", extra: ["-o", "data_file=\(directory)/external.raw"])
+        // A qcow2 declared raw.
+        let disguised = try makeImage("disguised.img")
+        // A raw image declared qcow2.
+        let raw = try makeImage("plain.raw", format: "raw")
+        let cases: [(String, (path: String, sha256: String), DiskFormat, String)] = [
+            ("backing", backing, .qcow2, "backing file"),
+            ("datafile", dataFile, .qcow2, "external data file"),
+            ("disguised", disguised, .raw, "declared raw but is qcow2"),
+            ("wrongformat", raw, .qcow2, "cannot read it as qcow2"),
+        ]
+        for (name, file, format, reason) in cases {
+            let request = ImageRequest(id: ObjectID(.image, name), source: .path(file.path), sha256: file.sha256, format: format)
+            do {
+                _ = try await storage.importImage(request)
+                XCTFail("\(name) was imported")
+            } catch let error as ImageImportError {
+                XCTAssertTrue(error.description.contains(reason), "\(name): \(error)")
+            }
+            XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName), name)
+        }
+    }
+
+    func testVolumesGrowNeverShrinkAndUnmanagedOnesAreUntouched() async throws {
+        try await storage.ensurePools()
+        let id = ObjectID(.volume, project: prefix, "data")
+        let request = VolumeRequest(id: id, volumeName: StorageNaming.volumeName(project: prefix, name: "data", format: .qcow2),
+                                    size: .mebibytes(64), format: .qcow2, baseImage: nil, deletionPolicy: .delete)
+        let volume = try await storage.createVolume(request)
+        XCTAssertEqual(volume.capacity, .mebibytes(64))
+        let recreated = try await storage.createVolume(request)
+        XCTAssertEqual(recreated.path, volume.path, "create is idempotent")
+        let grown = try await storage.resizeVolume(volume, to: .mebibytes(128))
+        XCTAssertTrue(try virsh("vol-info", "--pool", target.storagePool.name, request.volumeName).contains("128.00 MiB"))
+        do {
+            _ = try await storage.resizeVolume(grown, to: .mebibytes(32))
+            XCTFail("shrinking was allowed")
+        } catch let error as ImageImportError {
+            XCTAssertEqual(error.failureKind, .terminal)
+        }
+
+        // An operator's volume with the name Driftless would use: a collision, never an overwrite.
+        _ = try virsh("vol-create-as", target.storagePool.name, "vol-\(prefix).theirs.qcow2", "16M", "--format", "qcow2")
+        let theirs = VolumeRequest(id: ObjectID(.volume, project: prefix, "theirs"),
+                                   volumeName: "vol-\(prefix).theirs.qcow2", size: .mebibytes(64), format: .qcow2,
+                                   baseImage: nil, deletionPolicy: .delete)
+        do {
+            _ = try await storage.createVolume(theirs)
+            XCTFail("an unmanaged volume was adopted")
+        } catch let error as LibvirtDriverError {
+            guard case .collision = error else { return XCTFail("\(error)") }
+        }
+        let observation = try await storage.observe()
+        XCTAssertEqual(observation.volumes.map(\.volumeName), [request.volumeName])
+        XCTAssertTrue(observation.unmanagedVolumeNames.contains("vol-\(prefix).theirs.qcow2"))
+
+        try await storage.deleteVolume(grown)
+        try await storage.deleteVolume(grown)  // deleting what is gone succeeds
+        let list = try virsh("vol-list", target.storagePool.name)
+        XCTAssertFalse(list.contains(request.volumeName))
+        XCTAssertTrue(list.contains("vol-\(prefix).theirs.qcow2"), "the unmanaged volume must survive")
+    }
+
+    // MARK: - Compute
+
+    func testInstanceLifecycleOnRealQEMU() async throws {
+        let image = try await importTinyImage()
+        let volume = try await storage.createVolume(VolumeRequest(
+            id: ObjectID(.volume, project: prefix, "data"),
+            volumeName: StorageNaming.volumeName(project: prefix, name: "data", format: .qcow2),
+            size: .mebibytes(32), format: .qcow2, baseImage: nil, deletionPolicy: .retain))
+        var request = instanceRequest("web", image: image, memory: .mebibytes(256))
+        let domain = request.domainName
+
+        let created = try await compute.create(request)
+        XCTAssertEqual(created.power, .running)
+        XCTAssertTrue(try virsh("domstate", domain).contains("running"))
+        let xml = try virsh("dumpxml", domain)
+        XCTAssertTrue(xml.contains("type='qemu'") || xml.contains("type=\"qemu\""), xml)
+        XCTAssertTrue(xml.contains(DriftlessMetadata.namespace), xml)
+        XCTAssertTrue(xml.contains(StorageNaming.seedName(project: prefix, instance: "web")))
+        XCTAssertEqual(try runCommand(["pgrep", "-f", "guest=\(domain)"]).status, 0, "a QEMU process runs")
+        XCTAssertTrue(try virsh("vol-list", target.storagePool.name).contains(request.rootDisk.volumeName))
+
+        // Idempotent create.
+        let again = try await compute.create(request)
+        XCTAssertEqual(again.uuid, created.uuid)
+
+        // Observe reads it back from the domain itself.
+        let observed = try await compute.observe()
+        let mine = try XCTUnwrap(observed.instances.first { $0.id == request.id })
+        XCTAssertEqual(mine.memory, .mebibytes(256))
+        XCTAssertEqual(mine.vcpus, 1)
+        XCTAssertEqual(mine.imageVolume, image.volumeName)
+
+        // Update in place: less memory (live), more vCPUs (next boot), a volume attached live.
+        request.memory = .mebibytes(192)
+        request.vcpus = 2
+        request.volumes = [DiskAttachment(path: volume.path, format: .qcow2, volume: volume.id)]
+        let effects = try await compute.update(request, from: mine)
+        XCTAssertEqual(effects["memory"], .live)
+        XCTAssertEqual(effects["vcpus"], .reboot)
+        XCTAssertEqual(effects["volumes"], .live)
+        // The guest has no OS, hence no balloon driver to act on the live target: check the persistent
+        // definition (the live call itself was accepted, or update would have thrown).
+        let configXML = try virsh("dumpxml", "--inactive", domain)
+        XCTAssertTrue(configXML.contains("<memory unit='KiB'>196608</memory>"), configXML)
+        XCTAssertTrue(try virsh("domblklist", domain).contains(volume.path))
+        XCTAssertTrue(try virsh("dumpxml", "--inactive", domain).contains("<vcpu placement='static'>2</vcpu>"))
+
+        // Power off and on.
+        request.power = .stopped
+        let observedBeforeStop = try await compute.observe()
+        let stopped = observedBeforeStop.instances.first { $0.id == request.id }
+        _ = try await compute.update(request, from: try XCTUnwrap(stopped))
+        XCTAssertTrue(try virsh("domstate", domain).contains("shut off"))
+
+        // Delete: domain, root disk and seed go; the attached volume stays.
+        let observedAfterStop = try await compute.observe()
+        let final = try XCTUnwrap(observedAfterStop.instances.first { $0.id == request.id })
+        try await compute.delete(final, shutdownTimeout: .seconds(5))
+        XCTAssertFalse(try virsh("list", "--all", "--name").contains(domain))
+        let volumes = try virsh("vol-list", target.storagePool.name)
+        XCTAssertFalse(volumes.contains(request.rootDisk.volumeName))
+        XCTAssertFalse(volumes.contains(StorageNaming.seedName(project: prefix, instance: "web")))
+        XCTAssertTrue(volumes.contains(volume.volumeName), "attached volumes are never deleted with the instance")
+        try await compute.delete(final, shutdownTimeout: .seconds(5))  // deleting what is gone succeeds
+    }
+
+    func testAnUnmanagedDomainWithTheSameNameIsACollisionAndUntouched() async throws {
+        let image = try await importTinyImage()
+        let request = instanceRequest("clash", image: image, power: .stopped)
+        let theirs = DomainXML(type: .qemu, name: request.domainName, memoryKiB: 65536, vcpus: 1)
+        _ = try connection.defineDomain(theirs)
+        do {
+            _ = try await compute.create(request)
+            XCTFail("an unmanaged domain was taken over")
+        } catch let error as LibvirtDriverError {
+            guard case .collision = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.failureKind, .terminal)
+        }
+        let observed = try await compute.observe()
+        XCTAssertTrue(observed.unmanagedDomainNames.contains(request.domainName))
+        XCTAssertFalse(observed.instances.contains { $0.domainName == request.domainName })
+        XCTAssertTrue(try virsh("dumpxml", request.domainName).contains("65536"))
+    }
+}
