@@ -65,6 +65,11 @@ let package = Package(
             name: "DriftlessOVSBench",
             dependencies: ["DriftlessOVSDB", "DriftlessCore"]
         ),
+        /// Benchmarks of the libvirt drivers: define+start 20 instances, observe 1,000 managed domains.
+        .executableTarget(
+            name: "DriftlessLibvirtBench",
+            dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
+        ),
         /// The `driftless` command tree.
         .target(
             name: "DriftlessCommands",

@@ -96,7 +96,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
 
     public func importImage(_ request: ImageRequest) async throws -> ObservedImage {
         let pool = try await blocking { [self] in try connection.lookupStoragePool(name: target.imagePool.name) }
-        if let existing = try await blocking({ [self] in try pool.volumeIfPresent(name: request.volumeName) }) {
+        if let existing = try await blocking({ try pool.volumeIfPresent(name: request.volumeName) }) {
             guard try ownership.owner(host: target.name, pool: target.imagePool.name, volume: request.volumeName) == request.id
             else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
             return try await blocking { [self] in try observedImage(request, volume: existing) }

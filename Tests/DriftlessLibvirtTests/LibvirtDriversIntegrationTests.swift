@@ -273,4 +273,84 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertFalse(observed.instances.contains { $0.domainName == request.domainName })
         XCTAssertTrue(try virsh("dumpxml", request.domainName).contains("65536"))
     }
+
+    // MARK: - Networking and faults
+
+    /// A running instance's NIC: libvirt plugs the tap into the OVS bridge with the VLAN tag and iface-id.
+    func testRunningInstanceNICIsPluggedIntoOVSWithItsTag() async throws {
+        guard FileManager.default.fileExists(atPath: "/var/run/openvswitch/db.sock") else {
+            XCTFail("Open vSwitch is not running: start it with scripts/start-ovs.sh")
+            return
+        }
+        let bridge = target.bridge
+        XCTAssertEqual(try runCommand(["ovs-vsctl", "--may-exist", "add-br", bridge, "--", "set", "Bridge", bridge,
+                                       "datapath_type=netdev"]).status, 0)
+        defer { _ = try? runCommand(["ovs-vsctl", "--if-exists", "del-br", bridge]) }
+        let image = try await importTinyImage()
+        var request = instanceRequest("net", image: image)
+        let identity = NICIdentity(owner: NICOwner(project: prefix, instance: "net", network: "front", ordinal: 0))
+        request.nics = [NICAttachment(identity: identity, bridge: bridge, vlan: 123, mtu: nil,
+                                      address: IPv4Address("10.0.0.5"), prefixLength: 24, gateway: IPv4Address("10.0.0.1"))]
+        _ = try await compute.create(request)
+        XCTAssertTrue(try runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(identity.deviceName))
+        XCTAssertEqual(try runCommand(["ovs-vsctl", "get", "Port", identity.deviceName, "tag"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines), "123")
+        let ids = try runCommand(["ovs-vsctl", "get", "Interface", identity.deviceName, "external_ids"]).stdout
+        XCTAssertTrue(ids.contains(identity.interfaceID), ids)
+        XCTAssertTrue(ids.contains(identity.mac), ids)
+        let observed = try await compute.observe()
+        let nic = try XCTUnwrap(observed.instances.first { $0.id == request.id }?.nics.first)
+        XCTAssertEqual(nic.mac, identity.mac)
+        XCTAssertEqual(nic.interfaceID, identity.interfaceID)
+        XCTAssertEqual(nic.vlan, 123)
+    }
+
+    /// A pool on a full filesystem: the import fails with libvirt's error and leaves no half volume.
+    func testImportIntoAFullPoolFailsCleanly() async throws {
+        let mount = "\(directory)/small"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        XCTAssertEqual(try runCommand(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mount]).status, 0)
+        defer { _ = try? runCommand(["umount", "-l", mount]) }
+        target.imagePool = PoolSpec(name: "\(prefix)-small", path: "\(mount)/imgs")
+        storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store)
+        try await storage.ensurePools()
+        // A 2 MiB raw image of random bytes cannot fit in 512 KiB.
+        let path = "\(directory)/big.raw"
+        var bytes = [UInt8](repeating: 0, count: 2 << 20)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 1...255) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let request = ImageRequest(id: ObjectID(.image, "big"), source: .path(path),
+                                   sha256: StableHash.sha256Hex(bytes: bytes), format: .raw)
+        do {
+            _ = try await storage.importImage(request)
+            XCTFail("an image larger than the pool was imported")
+        } catch {
+            XCTAssertTrue("\(error)".lowercased().contains("space") || "\(error)".contains("write"), "\(error)")
+        }
+        XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName))
+        XCTAssertNil(try store.owner(host: "local", pool: target.imagePool.name, volume: request.volumeName))
+        if let pool = try? connection.storagePoolIfPresent(name: target.imagePool.name) {
+            try? pool.destroy()
+            try? pool.undefine()
+        }
+    }
+
+    /// libvirtd stopped mid-run: the driver says the host is unreachable (transient), never that its
+    /// instances are absent.
+    func testStoppedLibvirtdMeansUnknownNotAbsent() async throws {
+        let image = try await importTinyImage()
+        _ = try await compute.create(instanceRequest("fault", image: image, power: .stopped))
+        XCTAssertEqual(try runCommand([repositoryRoot.path + "/scripts/stop-libvirt.sh"]).status, 0)
+        defer {
+            _ = try? runCommand([repositoryRoot.path + "/scripts/start-libvirt.sh"])
+            connection = try? LibvirtConnection(uri: "qemu:///system")
+        }
+        do {
+            let observation = try await compute.observe()
+            XCTFail("observed \(observation.instances.count) instances from a stopped libvirtd")
+        } catch let error as LibvirtDriverError {
+            XCTAssertEqual(error.failureKind, .transient, "\(error)")
+            XCTAssertTrue(error.description.contains("unreachable"), error.description)
+        }
+    }
 }
