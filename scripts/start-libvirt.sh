@@ -59,13 +59,28 @@ launch() { # launch LOGFILE COMMAND...
     )
 }
 
+# Whether a live (not zombie) process is named $1. Without systemd nothing may reap a
+# killed daemon, and pgrep also matches zombies.
+alive() { # alive NAME
+    local pid
+    for pid in $(pgrep -x "$1" 2>/dev/null); do
+        case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
+            Z*|"") ;;
+            *) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 running() { # running PIDFILE NAME
     local pid
     if [ -s "$1" ]; then
         pid="$(cat "$1" 2>/dev/null || true)"
-        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z*|"") ;; *) return 0 ;; esac
+        fi
     fi
-    pgrep -x "$2" >/dev/null 2>&1
+    alive "$2"
 }
 
 # 4. The daemons.
@@ -76,6 +91,12 @@ else
     launch /var/log/libvirt/virtlogd.out virtlogd -d
     log "virtlogd started"
 fi
+# QEMU domains need virtlogd's socket; libvirtd answering does not mean virtlogd listens.
+deadline=$((SECONDS + WAIT_SECONDS))
+until [ -S /run/libvirt/virtlogd-sock ]; do
+    [ "$SECONDS" -ge "$deadline" ] && die "virtlogd did not create /run/libvirt/virtlogd-sock within ${WAIT_SECONDS}s"
+    sleep 0.1
+done
 if running /var/run/libvirtd.pid libvirtd; then
     log "libvirtd already running"
 else

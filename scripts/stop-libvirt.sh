@@ -7,12 +7,25 @@ set -euo pipefail
 WAIT_SECONDS="${LIBVIRT_STOP_TIMEOUT:-15}"
 log() { printf 'stop-libvirt: %s\n' "$*" >&2; }
 
+# Whether a live (not zombie) process is named $1: without systemd nothing may reap a killed
+# daemon, and pgrep also matches zombies.
+alive() { # alive NAME
+    local pid
+    for pid in $(pgrep -x "$1" 2>/dev/null); do
+        case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
+            Z*|"") ;;
+            *) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 stop() { # stop PIDFILE NAME
     local pid=""
     if [ -s "$1" ]; then pid="$(cat "$1" 2>/dev/null || true)"; fi
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
-    elif pgrep -x "$2" >/dev/null 2>&1; then
+    elif alive "$2"; then
         pkill -TERM -x "$2" || true
     else
         log "$2 not running"
@@ -20,7 +33,7 @@ stop() { # stop PIDFILE NAME
         return 0
     fi
     local deadline=$((SECONDS + WAIT_SECONDS))
-    while pgrep -x "$2" >/dev/null 2>&1; do
+    while alive "$2"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             log "$2 did not exit after SIGTERM; sending SIGKILL"
             pkill -KILL -x "$2" || true

@@ -141,7 +141,7 @@ final class DomainXMLTests: XCTestCase {
         XCTAssertEqual(domain.disks, [.init(path: "/pool/db-1.qcow2", target: "vda")])
         XCTAssertEqual(domain.interfaces, [
             .init(bridge: "br-int", mac: "52:54:00:aa:bb:cc",
-                  interfaceID: "6f0e2b7c-1b6a-4c1e-9d55-2b7f3c9a1e01", vlanTag: 10),
+                  interfaceID: "6f0e2b7c-1b6a-4c1e-9d55-2b7f3c9a1e01", vlanTag: 10, targetDevice: "vnet0"),
         ])
         XCTAssertTrue(domain.serialConsole)
         XCTAssertEqual(domain.metadata, DriftlessMetadata(kind: "Instance", project: "shop", name: "db-1",
