@@ -9,4 +9,6 @@ scripts/start-ovs.sh
 scripts/start-libvirt.sh
 
 swift build --build-tests
-swift test "$@"
+# Line-buffered so a CI log shows progress as it happens; bounded so a hang fails instead of
+# eating CI's time.
+stdbuf -oL -eL timeout --kill-after=30 1800 swift test "$@"
