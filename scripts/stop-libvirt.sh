@@ -7,18 +7,7 @@ set -euo pipefail
 WAIT_SECONDS="${LIBVIRT_STOP_TIMEOUT:-15}"
 log() { printf 'stop-libvirt: %s\n' "$*" >&2; }
 
-# Whether a live (not zombie) process is named $1: without systemd nothing may reap a killed
-# daemon, and pgrep also matches zombies.
-alive() { # alive NAME
-    local pid
-    for pid in $(pgrep -x "$1" 2>/dev/null); do
-        case "$(ps -o stat= -p "$pid" 2>/dev/null)" in
-            Z*|"") ;;
-            *) return 0 ;;
-        esac
-    done
-    return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh"
 
 stop() { # stop PIDFILE NAME
     local pid=""

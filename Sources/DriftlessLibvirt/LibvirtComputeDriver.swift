@@ -284,18 +284,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     // MARK: - Plumbing
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let host = target.name
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    continuation.resume(returning: try body())
-                } catch let error as LibvirtDriverError {
-                    continuation.resume(throwing: error)
-                } catch {
-                    continuation.resume(throwing: LibvirtDriverError(error, host: host))
-                }
-            }
-        }
+        try await runBlocking(host: target.name, body)
     }
 }
 

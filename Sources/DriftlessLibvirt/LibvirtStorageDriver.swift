@@ -15,16 +15,17 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     let connection: LibvirtConnection
     let ownership: any VolumeOwnership
     let inspector: ImageInspector
-    /// Whether image URLs may point at loopback, link-local or metadata addresses (tests serve images locally).
+    /// Whether image URLs may point at loopback, link-local or metadata addresses (the host's
+    /// `allowPrivateImageSources`; tests serve images locally).
     let allowPrivateImageURLs: Bool
 
     public init(target: HostTarget, connection: LibvirtConnection, ownership: any VolumeOwnership,
-                inspector: ImageInspector = ImageInspector(), allowPrivateImageURLs: Bool = false) {
+                inspector: ImageInspector = ImageInspector()) {
         self.target = target
         self.connection = connection
         self.ownership = ownership
         self.inspector = inspector
-        self.allowPrivateImageURLs = allowPrivateImageURLs
+        self.allowPrivateImageURLs = target.allowPrivateImageSources
     }
 
     // MARK: - Pools
@@ -255,20 +256,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let host = target.name
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    continuation.resume(returning: try body())
-                } catch let error as LibvirtDriverError {
-                    continuation.resume(throwing: error)
-                } catch let error as ImageImportError {
-                    continuation.resume(throwing: error)
-                } catch {
-                    continuation.resume(throwing: LibvirtDriverError(error, host: host))
-                }
-            }
-        }
+        try await runBlocking(host: target.name, body)
     }
 }
 

@@ -2,6 +2,9 @@ import DriftlessCore
 import DriftlessLibvirt
 import DriftlessStore
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 
 /// The compute and storage drivers against a real libvirtd with QEMU (software emulation), checked from
@@ -188,6 +191,47 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let list = try virsh("vol-list", target.storagePool.name)
         XCTAssertFalse(list.contains(request.volumeName))
         XCTAssertTrue(list.contains("vol-\(prefix).theirs.qcow2"), "the unmanaged volume must survive")
+    }
+
+    /// URL imports: fetched over HTTP, verified, and refused on a loopback address unless the host allows it.
+    func testURLImportsAreVerifiedAndPrivateAddressesNeedTheHostsConsent() async throws {
+        try await storage.ensurePools()
+        let file = try makeImage("served.qcow2")
+        let port = Int.random(in: 20_000..<40_000)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        // Foundation's waitUntilExit can hang inside an async test on Linux: kill without waiting.
+        defer { kill(server.processIdentifier, SIGKILL) }
+        let url = "http://127.0.0.1:\(port)/served.qcow2"
+        var ready = false
+        for _ in 0..<50 where !ready {
+            ready = (try? await URLSession.shared.data(from: URL(string: url)!)) != nil
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        XCTAssertTrue(ready, "the test HTTP server did not start")
+        let request = ImageRequest(id: ObjectID(.image, "served"), source: .url(url), sha256: file.sha256, format: .qcow2)
+        do {
+            _ = try await storage.importImage(request)
+            XCTFail("a loopback URL was fetched without the host's consent")
+        } catch let error as ImageImportError {
+            guard case .forbiddenURL = error else { return XCTFail("\(error)") }
+        }
+        target.allowPrivateImageSources = true
+        storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store)
+        let image = try await storage.importImage(request)
+        XCTAssertTrue(try virsh("vol-list", target.imagePool.name).contains(image.volumeName))
+        let wrong = ImageRequest(id: ObjectID(.image, "served2"), source: .url(url),
+                                 sha256: String(repeating: "a", count: 64), format: .qcow2)
+        do {
+            _ = try await storage.importImage(wrong)
+            XCTFail("a URL image with the wrong digest was imported")
+        } catch let error as ImageImportError {
+            guard case .checksumMismatch = error else { return XCTFail("\(error)") }
+        }
     }
 
     // MARK: - Compute

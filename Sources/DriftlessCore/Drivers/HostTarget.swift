@@ -7,11 +7,14 @@ public struct HostTarget: Sendable, Hashable, Codable {
     public var datapath: Datapath
     public var storagePool: PoolSpec
     public var imagePool: PoolSpec
+    /// Whether image URLs may point at loopback, link-local or metadata addresses.
+    public var allowPrivateImageSources: Bool
 
     public init(
         name: String, libvirtURI: String, ovsdbEndpoint: String, bridge: String, datapath: Datapath,
-        storagePool: PoolSpec, imagePool: PoolSpec
+        storagePool: PoolSpec, imagePool: PoolSpec, allowPrivateImageSources: Bool = false
     ) {
+        self.allowPrivateImageSources = allowPrivateImageSources
         self.name = name
         self.libvirtURI = libvirtURI
         self.ovsdbEndpoint = ovsdbEndpoint
@@ -24,7 +27,8 @@ public struct HostTarget: Sendable, Hashable, Codable {
     public init(_ host: Host) {
         self.init(
             name: host.name, libvirtURI: host.spec.libvirt, ovsdbEndpoint: host.spec.ovsdb, bridge: host.spec.bridge,
-            datapath: host.spec.datapath, storagePool: host.spec.storagePool, imagePool: host.spec.imagePool)
+            datapath: host.spec.datapath, storagePool: host.spec.storagePool, imagePool: host.spec.imagePool,
+            allowPrivateImageSources: host.spec.allowPrivateImageSources)
     }
 }
 

@@ -98,6 +98,8 @@ public enum Schemas {
             SchemaField("cpu", .number(min: 0.1, max: 64), default: .number(4.0), "Virtual CPUs per physical CPU."),
             SchemaField("memory", .number(min: 0.1, max: 4), default: .number(1.0), "Memory overcommit ratio."),
         ]), "Overcommit ratios applied to capacity."),
+        SchemaField("allowPrivateImageSources", .boolean, default: .boolean(false),
+                    "Let image URLs point at loopback, link-local or metadata addresses (labs and tests only; every host must allow it)."),
     ]
 
     public static let project: [SchemaField] = [

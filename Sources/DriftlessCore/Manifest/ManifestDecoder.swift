@@ -225,6 +225,7 @@ struct Fields {
         let overcommit = object("overcommit")
         spec.overcommit.cpu = overcommit.double("cpu") ?? spec.overcommit.cpu
         spec.overcommit.memory = overcommit.double("memory") ?? spec.overcommit.memory
+        spec.allowPrivateImageSources = bool("allowPrivateImageSources") ?? false
         return spec
     }
 

@@ -46,6 +46,8 @@ public struct HostSpec: Sendable, Codable, Hashable {
     public var imagePool: PoolSpec = defaultImagePool
     public var capacity: Capacity?
     public var overcommit = Overcommit()
+    /// Whether image URLs may point at loopback, link-local or metadata addresses (labs and tests).
+    public var allowPrivateImageSources = false
 
     public init() {}
 }

@@ -9,8 +9,13 @@ public enum ImageURLPolicy {
         "metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal",
     ]
 
-    /// Returns why `text` is not an acceptable image URL, or `nil` when it is.
+    /// Returns why `text` is not an acceptable image URL (its shape or its address), or `nil` when it is.
     public static func problem(with text: String) -> ParseProblem? {
+        shapeProblem(with: text) ?? addressProblem(with: text)
+    }
+
+    /// Why `text` is not an http(s) URL with a host, or `nil`.
+    public static func shapeProblem(with text: String) -> ParseProblem? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
             return ParseProblem("\"\(text)\" is not a URL")
         }
@@ -18,9 +23,15 @@ public enum ImageURLPolicy {
             return ParseProblem("image URLs must use http or https, not \"\(scheme)\"",
                                 hint: scheme == "file" ? "use source.path for a file on the controller" : nil)
         }
-        guard let rawHost = components.host, !rawHost.isEmpty else {
+        guard let host = components.host, !host.isEmpty else {
             return ParseProblem("\"\(text)\" has no host")
         }
+        return nil
+    }
+
+    /// Why the URL's host is a loopback, link-local or metadata address, or `nil`.
+    public static func addressProblem(with text: String) -> ParseProblem? {
+        guard let rawHost = URLComponents(string: text)?.host, !rawHost.isEmpty else { return nil }
         let host = rawHost.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]."))
         if forbiddenNames.contains(host) || host.hasSuffix(".localhost") {
             return ParseProblem("image URL points at \"\(rawHost)\", a loopback or metadata address")

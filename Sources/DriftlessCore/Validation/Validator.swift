@@ -160,6 +160,15 @@ struct Validator {
                     at: image.location(of: "spec.source"), field: "spec.source",
                     hint: "give exactly one of source.path or source.url")
             }
+            if case let .url(url) = image.spec.source, let problem = ImageURLPolicy.addressProblem(with: url) {
+                if !state.hosts.isEmpty && state.hosts.allSatisfy(\.spec.allowPrivateImageSources) {
+                    diagnostics.warning(problem.message + "; allowed because every host sets allowPrivateImageSources",
+                                        at: image.location(of: "spec.source.url"), field: "spec.source.url")
+                } else {
+                    diagnostics.error(problem.message, at: image.location(of: "spec.source.url"), field: "spec.source.url",
+                                      hint: problem.hint ?? "hosts may allow such sources with allowPrivateImageSources: true (labs and tests only)")
+                }
+            }
             if case let .url(url) = image.spec.source, url.contains("@"),
                let authority = url.split(separator: "/").dropFirst(1).first, authority.contains("@") {
                 diagnostics.warning(
