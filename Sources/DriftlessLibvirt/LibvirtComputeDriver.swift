@@ -163,7 +163,10 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     // MARK: - Update
 
     public func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
-        try await blocking { [self] in
+        if request.requiresReplacement(of: observed) {
+            throw LibvirtDriverError.needsReplacement(domain: observed.domainName, host: target.name)
+        }
+        return try await blocking { [self] in
             let domain = try connection.lookupDomain(name: observed.domainName)
             var effects: [String: ChangeEffect] = [:]
             var running = try domain.isActive()
@@ -294,6 +297,8 @@ public enum LibvirtDriverError: DriverError, Equatable {
     case libvirt(LibvirtError, host: String)
     /// A domain or volume with Driftless's name exists but is not Driftless's.
     case collision(domain: String, host: String)
+    /// The change needs a new root disk (another image): delete and create, never an in-place update.
+    case needsReplacement(domain: String, host: String)
     /// Anything else (building the seed, parsing XML).
     case other(String, host: String)
 
@@ -310,7 +315,7 @@ public enum LibvirtDriverError: DriverError, Equatable {
     public var failureKind: FailureKind {
         switch self {
         case let .libvirt(error, _): error.isConnectionLost || error.isTransient ? .transient : .terminal
-        case .collision, .other: .terminal
+        case .collision, .needsReplacement, .other: .terminal
         }
     }
 
@@ -321,6 +326,8 @@ public enum LibvirtDriverError: DriverError, Equatable {
         case let .libvirt(error, host): "on host \(host): \(error)"
         case let .collision(domain, host):
             "on host \(host), \"\(domain)\" exists but is not managed by Driftless; it is never changed or deleted"
+        case let .needsReplacement(domain, host):
+            "on host \(host), \(domain) needs a new root disk (another image): that is a replacement, which destroys the data on the root disk"
         case let .other(message, host): "on host \(host): \(message)"
         }
     }

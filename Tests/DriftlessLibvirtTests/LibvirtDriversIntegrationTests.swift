@@ -281,6 +281,18 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertTrue(try virsh("domblklist", domain).contains(volume.path))
         XCTAssertTrue(try virsh("dumpxml", "--inactive", domain).contains("<vcpu placement='static'>2</vcpu>"))
 
+        // Another image needs a new root disk: the driver refuses to do that in place.
+        var otherImage = request
+        otherImage.rootDisk.image.volumeName = "img-other-000000000000.qcow2"
+        let current = try await compute.observe()
+        do {
+            _ = try await compute.update(otherImage, from: try XCTUnwrap(current.instances.first { $0.id == request.id }))
+            XCTFail("an image change was applied in place")
+        } catch let error as LibvirtDriverError {
+            guard case .needsReplacement = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(error.description.contains("destroys the data on the root disk"))
+        }
+
         // Power off and on.
         request.power = .stopped
         let observedBeforeStop = try await compute.observe()

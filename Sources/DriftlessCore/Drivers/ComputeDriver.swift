@@ -95,6 +95,13 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// have no dots.
     public var domainName: String { ComputeNaming.domainName(id) }
 
+    /// Whether bringing `observed` to this request needs a new root disk (another image, or a smaller root
+    /// disk): a replacement that loses the data on the root disk, never an in-place update.
+    public func requiresReplacement(of observed: ObservedInstance) -> Bool {
+        if let image = observed.imageVolume, image != rootDisk.image.volumeName { return true }
+        return false
+    }
+
     /// A hash of what the guest is given through cloud-init (hostname, keys, user data, addresses): the seed
     /// is not observable from the domain, so its hash is recorded in the domain's metadata.
     public var seedHash: String {
