@@ -43,8 +43,11 @@ struct ValidateCommand: AsyncParsableCommand {
         if directory != nil && repo != nil {
             throw ValidationError("give either a directory or --repo, not both")
         }
-        if repo == nil && (rev != nil) {
+        if repo == nil && rev != nil {
             throw ValidationError("--rev needs --repo")
+        }
+        if repo == nil && !path.isEmpty {
+            throw ValidationError("--path needs --repo; to validate a directory on disk, give it as the argument")
         }
     }
 
