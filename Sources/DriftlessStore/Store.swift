@@ -57,6 +57,7 @@ public final class Store: Sendable {
                 t.primaryKey(["host", "pool", "volume"])
             }
         }
+        registerJournal(&migrator)
         return migrator
     }
 }
