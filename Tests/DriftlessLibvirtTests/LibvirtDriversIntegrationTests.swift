@@ -359,6 +359,30 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertEqual(nic.mac, identity.mac)
         XCTAssertEqual(nic.interfaceID, identity.interfaceID)
         XCTAssertEqual(nic.vlan, 123)
+
+        // A second NIC is attached live (libvirt plugs it into OVS), then the first is detached live.
+        let second = NICIdentity(owner: NICOwner(project: prefix, instance: "net", network: "back", ordinal: 0))
+        request.nics.append(NICAttachment(identity: second, bridge: bridge, vlan: 124, mtu: nil, address: nil,
+                                          prefixLength: 24, gateway: nil))
+        let before = try XCTUnwrap(observed.instances.first { $0.id == request.id })
+        let attached = try await compute.update(request, from: before)
+        XCTAssertEqual(attached["networks"], .live)
+        XCTAssertEqual(attached["seed"], .reboot, "the guest's network config changed")
+        XCTAssertTrue(waitUntil { (try? runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(second.deviceName)) ?? false })
+        XCTAssertEqual(try runCommand(["ovs-vsctl", "get", "Port", second.deviceName, "tag"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines), "124")
+        request.nics.removeFirst()
+        let observedWithTwo = try await compute.observe()
+        let withTwo = try XCTUnwrap(observedWithTwo.instances.first { $0.id == request.id })
+        XCTAssertEqual(withTwo.nics.count, 2)
+        let detached = try await compute.update(request, from: withTwo)
+        XCTAssertEqual(detached["networks"], .live)
+        let observedAfter = try await compute.observe()
+        let after = try XCTUnwrap(observedAfter.instances.first { $0.id == request.id })
+        XCTAssertEqual(after.nics.map(\.mac), [second.mac])
+        // Live unplug of a PCI device completes only when the guest acknowledges it (ACPI), and this guest
+        // has no OS: check the persistent definition, which the next boot uses.
+        XCTAssertFalse(try virsh("dumpxml", "--inactive", request.domainName).contains(identity.mac))
     }
 
     /// A pool on a full filesystem: the import fails with libvirt's error and leaves no half volume.
