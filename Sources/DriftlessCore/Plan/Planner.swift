@@ -1,0 +1,278 @@
+/// What the drivers saw on one host.
+public struct HostObservation: Sendable {
+    public var target: HostTarget
+    public var compute: Observed<ComputeObservation>
+    public var storage: Observed<StorageObservation>
+    public var ports: Observed<[ObservedPort]>
+
+    public init(target: HostTarget, compute: Observed<ComputeObservation>, storage: Observed<StorageObservation>,
+                ports: Observed<[ObservedPort]>) {
+        self.target = target
+        self.compute = compute
+        self.storage = storage
+        self.ports = ports
+    }
+
+    /// Whether everything about the host is known; a host that is not gets no deletes.
+    public var isKnown: Bool {
+        compute.value != nil && storage.value != nil && ports.value != nil
+    }
+}
+
+/// One driver call the applier makes, with what it depends on.
+public enum ApplyStep: Sendable {
+    case importImage(host: String, ImageRequest)
+    case createVolume(host: String, VolumeRequest)
+    case resizeVolume(host: String, ObservedVolume, ByteSize)
+    case deleteVolume(host: String, ObservedVolume)
+    case retainVolume(host: String, ObservedVolume)
+    case createInstance(host: String, InstanceRequest)
+    case updateInstance(host: String, InstanceRequest, ObservedInstance)
+    case deleteInstance(host: String, ObservedInstance)
+}
+
+/// Computes a plan: the desired state of a commit against what the drivers observed, field by field.
+///
+/// Level-based: it compares the commit with the hosts as they are now, whatever happened before.
+/// `previous` is the desired state of the last applied commit: what is in it and no longer desired is
+/// pruned (Flux's rule: prune = previous inventory minus new inventory), and only among objects the hosts
+/// show as Driftless's.
+public enum Planner {
+    /// A plan and the steps that carry it out, in dependency order.
+    public struct Outcome: Sendable {
+        public var plan: Plan
+        public var steps: [(action: PlannedAction, step: ApplyStep)]
+    }
+
+    public static func plan(
+        desired: DesiredState, commit: String, hosts: [HostObservation], allocations: [IPAllocation],
+        previous: DesiredState? = nil
+    ) -> Outcome {
+        var diagnostics: [Diagnostic] = []
+        var steps: [(PlannedAction, ApplyStep)] = []
+        guard let firstHost = hosts.first else {
+            return Outcome(plan: Plan(commit: commit, actions: [], diagnostics: [
+                Diagnostic(.error, at: nil, "no host to plan for"),
+            ]), steps: [])
+        }
+        let byName = Dictionary(hosts.map { ($0.target.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let addresses = Dictionary(allocations.map { ($0.owner, $0.address) }, uniquingKeysWith: { a, _ in a })
+
+        // Where each instance lives: pinned, else where it already runs, else the first host.
+        func placement(_ instance: Instance) -> HostObservation {
+            if let pinned = instance.spec.host, let host = byName[pinned] { return host }
+            for host in hosts where host.compute.value?.instances.contains(where: { $0.id == instance.id }) ?? false {
+                return host
+            }
+            return firstHost
+        }
+        var volumeHost: [ObjectID: HostObservation] = [:]
+        for instance in desired.instances {
+            for name in instance.spec.volumes {
+                volumeHost[ObjectID(.volume, project: instance.project, name)] = placement(instance)
+            }
+        }
+
+        // Images each host needs.
+        var neededImages: [String: Set<ObjectID>] = [:]
+        func need(_ image: Image, on host: HostObservation) {
+            neededImages[host.target.name, default: []].insert(image.id)
+        }
+        for instance in desired.instances {
+            if let image = desired.image(named: instance.spec.image, project: instance.project) { need(image, on: placement(instance)) }
+        }
+        for volume in desired.volumes {
+            if let name = volume.spec.image, let image = desired.image(named: name, project: volume.project) {
+                need(image, on: volumeHost[volume.id] ?? firstHost)
+            }
+        }
+        var imageOnHost: [String: [ObjectID: ObservedImage]] = [:]
+        for host in hosts {
+            for id in (neededImages[host.target.name] ?? []).sorted() {
+                guard let image = desired.images.first(where: { $0.id == id }) else { continue }
+                let request = ImageRequest(id: image.id, source: image.spec.source, sha256: image.spec.sha256, format: image.spec.format)
+                if let existing = host.storage.value?.images.first(where: { $0.volumeName == request.volumeName }) {
+                    imageOnHost[host.target.name, default: [:]][id] = existing
+                    continue
+                }
+                let path = host.target.imagePool.path + "/" + request.volumeName
+                imageOnHost[host.target.name, default: [:]][id] = ObservedImage(
+                    id: id, volumeName: request.volumeName, path: path, sha256: image.spec.sha256, format: image.spec.format,
+                    size: image.spec.minDisk ?? .zero)
+                let action = PlannedAction(action: .create, id: id, host: host.target.name, source: image.source?.location,
+                                           changes: [FieldChange(field: "sha256", before: nil, after: String(image.spec.sha256.prefix(12)))])
+                steps.append((action, .importImage(host: host.target.name, request)))
+            }
+        }
+
+        // Volumes.
+        var volumePaths: [ObjectID: DiskAttachment] = [:]
+        for volume in desired.volumes {
+            let host = volumeHost[volume.id] ?? firstHost
+            let name = StorageNaming.volumeName(project: volume.project ?? "", name: volume.name, format: volume.spec.format)
+            if let storage = host.storage.value, storage.unmanagedVolumeNames.contains(name) {
+                diagnostics.append(Diagnostic(.error, at: volume.source?.location, field: "metadata.name",
+                                              "host \(host.target.name) has a volume \(name) that Driftless does not manage; it is never overwritten"))
+                continue
+            }
+            let observed = host.storage.value?.volumes.first { $0.id == volume.id }
+            let path = observed?.path ?? host.target.storagePool.path + "/" + name
+            volumePaths[volume.id] = DiskAttachment(path: path, format: volume.spec.format, volume: volume.id)
+            if let observed {
+                if volume.spec.size > observed.capacity {
+                    let action = PlannedAction(action: .update, id: volume.id, host: host.target.name, source: volume.source?.location,
+                                               changes: [FieldChange(field: "size", before: observed.capacity.description,
+                                                                     after: volume.spec.size.description, effect: .live)])
+                    steps.append((action, .resizeVolume(host: host.target.name, observed, volume.spec.size)))
+                } else if volume.spec.size < observed.capacity {
+                    diagnostics.append(Diagnostic(.error, at: volume.location(of: "spec.size"), field: "spec.size",
+                                                  "volume \(volume.id.qualifiedName) is \(observed.capacity) on \(host.target.name); volumes cannot shrink to \(volume.spec.size)"))
+                }
+                continue
+            }
+            let base = volume.spec.image.flatMap { desired.image(named: $0, project: volume.project) }
+                .flatMap { imageOnHost[host.target.name]?[$0.id] }
+            let request = VolumeRequest(id: volume.id, volumeName: name, size: volume.spec.size, format: volume.spec.format,
+                                        baseImage: base, deletionPolicy: volume.spec.deletionPolicy)
+            let action = PlannedAction(action: .create, id: volume.id, host: host.target.name, source: volume.source?.location,
+                                       changes: [FieldChange(field: "size", before: nil, after: volume.spec.size.description)])
+            steps.append((action, .createVolume(host: host.target.name, request)))
+        }
+
+        // Instances.
+        let usersByName = Dictionary(desired.users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let networks = Dictionary(desired.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var deleteSteps: [(PlannedAction, ApplyStep)] = []
+        for instance in desired.instances {
+            let host = placement(instance)
+            let domain = ComputeNaming.domainName(instance.id)
+            if let compute = host.compute.value, compute.unmanagedDomainNames.contains(domain) {
+                diagnostics.append(Diagnostic(.error, at: instance.source?.location, field: "metadata.name",
+                                              "host \(host.target.name) has a domain \(domain) that Driftless does not manage; it is never changed"))
+                continue
+            }
+            guard let image = desired.image(named: instance.spec.image, project: instance.project),
+                  let observedImage = imageOnHost[host.target.name]?[image.id]
+            else { continue }
+            var ordinals: [String: Int] = [:]
+            let nics = instance.spec.networks.compactMap { nic -> NICAttachment? in
+                let ordinal = ordinals[nic.network, default: 0]
+                ordinals[nic.network] = ordinal + 1
+                guard let network = networks[ObjectID(.network, project: instance.project, nic.network)] else { return nil }
+                let owner = NICOwner(project: instance.project ?? "", instance: instance.name, network: nic.network, ordinal: ordinal)
+                return NICAttachment(identity: NICIdentity(owner: owner), bridge: host.target.bridge, vlan: network.spec.vlan,
+                                     mtu: network.spec.mtu, address: nic.ip ?? addresses[owner],
+                                     prefixLength: network.spec.cidr.prefixLength, gateway: network.spec.effectiveGateway)
+            }
+            let keys = instance.spec.users.flatMap { usersByName[$0]?.spec.sshKeys ?? [] }
+            var request = InstanceRequest(
+                id: instance.id, vcpus: instance.spec.vcpus, memory: instance.spec.memory, power: instance.spec.power,
+                rootDisk: RootDiskRequest(volumeName: StorageNaming.rootDiskName(project: instance.project ?? "", instance: instance.name),
+                                          size: instance.spec.rootDisk, image: observedImage),
+                volumes: instance.spec.volumes.compactMap { volumePaths[ObjectID(.volume, project: instance.project, $0)] },
+                nics: nics, seed: CloudInitSeed(hostname: instance.name, sshKeys: keys, userData: instance.spec.userData),
+                specHash: "", commit: commit)
+            request.specHash = StableHash.sha256Hex("\(request.vcpus)|\(request.memory)|\(request.power)|\(request.rootDisk.image.volumeName)|\(request.rootDisk.size)|\(request.volumes.map(\.path))|\(request.nics.map(\.identity.mac))|\(request.seedHash)")
+
+            guard let observed = host.compute.value?.instances.first(where: { $0.id == instance.id }) else {
+                let action = PlannedAction(action: .create, id: instance.id, host: host.target.name, source: instance.source?.location,
+                                           changes: [FieldChange(field: "vcpus", before: nil, after: String(instance.spec.vcpus)),
+                                                     FieldChange(field: "memory", before: nil, after: instance.spec.memory.description)])
+                steps.append((action, .createInstance(host: host.target.name, request)))
+                continue
+            }
+            if request.requiresReplacement(of: observed) {
+                let action = PlannedAction(action: .replace, id: instance.id, host: host.target.name, source: instance.source?.location,
+                                           changes: [FieldChange(field: "image", before: observed.imageVolume,
+                                                                 after: observedImage.volumeName, effect: .replace)])
+                deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
+                steps.append((action, .createInstance(host: host.target.name, request)))
+                continue
+            }
+            let changes = instanceChanges(request, observed)
+            if !changes.isEmpty {
+                let action = PlannedAction(action: .update, id: instance.id, host: host.target.name,
+                                           source: instance.source?.location, changes: changes)
+                steps.append((action, .updateInstance(host: host.target.name, request, observed)))
+            }
+        }
+
+        // Prune: what Driftless manages on the hosts and the commit no longer declares.
+        let desiredIDs = Set(desired.instances.map(\.id) + desired.volumes.map(\.id))
+        for host in hosts {
+            guard host.isKnown else {
+                diagnostics.append(Diagnostic(.warning, at: nil, "host \(host.target.name) could not be read; nothing on it is deleted"))
+                continue
+            }
+            for observed in host.compute.value?.instances ?? [] where !desiredIDs.contains(observed.id) {
+                let action = PlannedAction(action: .delete, id: observed.id, host: host.target.name, source: nil,
+                                           note: "its manifest is gone; attached volumes are detached, not deleted")
+                deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
+            }
+            for observed in host.storage.value?.volumes ?? [] where !desiredIDs.contains(observed.id) {
+                let policy = previous?.volumes.first { $0.id == observed.id }?.spec.deletionPolicy ?? .retain
+                if policy == .delete {
+                    let action = PlannedAction(action: .delete, id: observed.id, host: host.target.name, source: nil,
+                                               changes: [FieldChange(field: "data", before: observed.capacity.description, after: nil,
+                                                                     effect: .destroysData)],
+                                               note: "deletionPolicy: Delete")
+                    deleteSteps.append((action, .deleteVolume(host: host.target.name, observed)))
+                } else {
+                    let action = PlannedAction(action: .retain, id: observed.id, host: host.target.name, source: nil,
+                                               note: "manifest removed; deletionPolicy Retain keeps the data and stops managing it")
+                    deleteSteps.append((action, .retainVolume(host: host.target.name, observed)))
+                }
+            }
+        }
+        // Deletes run first (an instance frees its volumes), then creates in dependency order.
+        let ordered = deleteSteps + steps
+        var seen = Set<String>()
+        let actions = ordered.compactMap { pair -> PlannedAction? in
+            let key = "\(pair.0.action.rawValue) \(pair.0.id) \(pair.0.host ?? "")"
+            return seen.insert(key).inserted ? pair.0 : nil
+        }
+        return Outcome(plan: Plan(commit: commit, actions: actions, diagnostics: diagnostics),
+                       steps: ordered.map { (action: $0.0, step: $0.1) })
+    }
+
+    /// The field-level changes from `observed` to `request`, each with its effect.
+    static func instanceChanges(_ request: InstanceRequest, _ observed: ObservedInstance) -> [FieldChange] {
+        var changes: [FieldChange] = []
+        let running = observed.power == .running
+        if request.memory != observed.memory {
+            let effect: ChangeEffect = running && request.memory > observed.memory ? .reboot : .live
+            changes.append(FieldChange(field: "memory", before: observed.memory.description, after: request.memory.description, effect: effect))
+        }
+        if request.vcpus != observed.vcpus {
+            changes.append(FieldChange(field: "vcpus", before: String(observed.vcpus), after: String(request.vcpus),
+                                       effect: running ? .reboot : .live))
+        }
+        let wantedVolumes = Set(request.volumes.map(\.path)), currentVolumes = Set(observed.volumePaths)
+        if wantedVolumes != currentVolumes {
+            changes.append(FieldChange(field: "volumes", before: names(currentVolumes), after: names(wantedVolumes), effect: .live))
+        }
+        let wantedNICs = request.nics.map { "\($0.identity.mac)@\($0.vlan)" }.sorted()
+        let currentNICs = observed.nics.map { "\($0.mac)@\($0.vlan ?? 0)" }.sorted()
+        if wantedNICs != currentNICs {
+            changes.append(FieldChange(field: "networks", before: currentNICs.joined(separator: ", "),
+                                       after: wantedNICs.joined(separator: ", "), effect: .live))
+        }
+        let power: PowerState? = switch observed.power {
+        case .running: .running
+        case .stopped: .stopped
+        case .other: nil
+        }
+        if power != request.power {
+            changes.append(FieldChange(field: "power", before: power?.rawValue ?? "other", after: request.power.rawValue, effect: .live))
+        }
+        if observed.seedHash != request.seedHash {
+            changes.append(FieldChange(field: "cloud-init (users, userData, addresses)", before: nil, after: nil, effect: .reboot,
+                                       sensitive: true))
+        }
+        return changes
+    }
+
+    static func names(_ paths: Set<String>) -> String {
+        paths.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.sorted().joined(separator: ", ")
+    }
+}

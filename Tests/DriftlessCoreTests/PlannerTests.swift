@@ -1,0 +1,154 @@
+import DriftlessCore
+import Testing
+
+/// The planner against observations shaped as the drivers report them.
+@Suite("Planner")
+struct PlannerTests {
+    static let target = HostTarget(
+        name: "local", libvirtURI: "qemu:///system", ovsdbEndpoint: "unix:/run/db.sock", bridge: "br-int", datapath: .netdev,
+        storagePool: PoolSpec(name: "vols", path: "/pools/vols"), imagePool: PoolSpec(name: "imgs", path: "/pools/imgs"))
+
+    static func desired(_ extra: String = "") throws -> DesiredState {
+        let result = Fixtures.load(extra.isEmpty ? [:] : ["extra.yaml": extra])
+        try #require(result.isValid, "\(result.diagnostics.map(\.description))")
+        return result.state
+    }
+
+    static func empty() -> HostObservation {
+        HostObservation(target: target, compute: .known(ComputeObservation(instances: [], unmanagedDomainNames: [])),
+                        storage: .known(StorageObservation(volumes: [], images: [], unmanagedVolumeNames: [])),
+                        ports: .known([]))
+    }
+
+    /// What the hosts look like after the drivers carried out `outcome` (as the drivers report objects).
+    static func applied(_ outcome: Planner.Outcome, onto host: HostObservation) -> HostObservation {
+        var instances = host.compute.value?.instances ?? []
+        var volumes = host.storage.value?.volumes ?? []
+        var images = host.storage.value?.images ?? []
+        for (_, step) in outcome.steps {
+            switch step {
+            case let .importImage(_, r):
+                images.append(ObservedImage(id: r.id, volumeName: r.volumeName, path: "/pools/imgs/" + r.volumeName,
+                                            sha256: r.sha256, format: r.format, size: .mebibytes(64)))
+            case let .createVolume(_, r):
+                volumes.append(ObservedVolume(id: r.id, volumeName: r.volumeName, path: "/pools/vols/" + r.volumeName,
+                                              capacity: r.size, format: r.format))
+            case let .resizeVolume(_, v, size):
+                volumes = volumes.map { $0.id == v.id ? ObservedVolume(id: v.id, volumeName: v.volumeName, path: v.path, capacity: size, format: v.format) : $0 }
+            case let .deleteVolume(_, v), let .retainVolume(_, v):
+                volumes.removeAll { $0.id == v.id }
+            case let .createInstance(_, r), let .updateInstance(_, r, _):
+                instances.removeAll { $0.id == r.id }
+                instances.append(ObservedInstance(
+                    id: r.id, domainName: r.domainName, uuid: "u", specHash: r.specHash, commit: r.commit,
+                    imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, vcpus: r.vcpus, memory: r.memory,
+                    liveVCPUs: nil, liveMemory: nil, power: r.power == .running ? .running : .stopped,
+                    rootDiskPath: "/pools/vols/" + r.rootDisk.volumeName, volumePaths: r.volumes.map(\.path),
+                    nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan) }))
+            case let .deleteInstance(_, o):
+                instances.removeAll { $0.id == o.id }
+            }
+        }
+        return HostObservation(target: host.target,
+                               compute: .known(ComputeObservation(instances: instances, unmanagedDomainNames: [])),
+                               storage: .known(StorageObservation(volumes: volumes, images: images, unmanagedVolumeNames: [])),
+                               ports: .known([]))
+    }
+
+    func plan(_ state: DesiredState, _ host: HostObservation, previous: DesiredState? = nil) -> Planner.Outcome {
+        let allocations = IPAllocator.allocate(for: state, existing: []).allocations
+        return Planner.plan(desired: state, commit: "c1", hosts: [host], allocations: allocations, previous: previous)
+    }
+
+    @Test func fromScratchThenNothingToDo() throws {
+        let state = try Self.desired()
+        let first = plan(state, Self.empty())
+        #expect(first.plan.header == "3 to create, 0 to update, 0 to replace, 0 to delete; 0 volumes destroyed")
+        #expect(first.plan.actions.map(\.id.kind) == [.image, .volume, .instance], "images and volumes before instances")
+        let after = Self.applied(first, onto: Self.empty())
+        let second = plan(state, after)
+        #expect(second.plan.isEmpty, "\(PlanRenderer.text(second.plan))")
+    }
+
+    @Test func oneFieldChangeIsOneInPlaceUpdateWithItsEffect() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        var changed = state
+        changed.instances[0].spec.memory = .mebibytes(512)
+        let outcome = plan(changed, host)
+        #expect(outcome.plan.actions.count == 1)
+        let action = try #require(outcome.plan.actions.first)
+        #expect(action.action == .update)
+        #expect(action.changes.map(\.summary) == ["memory: 256MiB → 512MiB (at next boot)"])
+        #expect(outcome.plan.header.contains("1 to update (1 at next boot)"))
+    }
+
+    @Test func anotherImageIsAReplacementThatDestroysTheRootDisk() throws {
+        let state = try Self.desired("""
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: other}
+            spec: {source: {path: /srv/other.qcow2}, sha256: \(String(repeating: "b", count: 64)), format: qcow2}
+            """)
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        var changed = state
+        changed.instances[0].spec.image = "other"
+        let outcome = plan(changed, host)
+        let replace = try #require(outcome.plan.actions.first { $0.action == .replace })
+        #expect(replace.destroysData)
+        #expect(replace.changes.first?.effect == .replace)
+        #expect(outcome.plan.summary.replace == 1)
+    }
+
+    @Test func removalDeletesOnlyThatInstanceAndRetainsVolumes() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        var removed = state
+        removed.instances = []
+        removed.volumes = []
+        let outcome = plan(removed, host, previous: state)
+        #expect(outcome.plan.actions.map(\.action) == [.delete, .retain])
+        #expect(outcome.plan.actions.first?.id == ObjectID(.instance, project: "shop", "web"))
+        #expect(outcome.plan.summary.volumesDestroyed == 0)
+
+        var deletable = state
+        deletable.volumes[0].spec.deletionPolicy = .delete
+        let withDelete = plan(removed, host, previous: deletable)
+        let volumeAction = try #require(withDelete.plan.actions.first { $0.id.kind == .volume })
+        #expect(volumeAction.action == .delete)
+        #expect(withDelete.plan.summary.volumesDestroyed == 1)
+    }
+
+    @Test func anUnknownHostGetsNoDeletes() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        let unknown = HostObservation(target: host.target, compute: .unknown(reason: "libvirtd unreachable"),
+                                      storage: host.storage, ports: host.ports)
+        var removed = state
+        removed.instances = []
+        let outcome = plan(removed, unknown, previous: state)
+        #expect(!outcome.plan.actions.contains { $0.action == .delete })
+        #expect(outcome.plan.diagnostics.contains { $0.message.contains("could not be read; nothing on it is deleted") })
+    }
+
+    @Test func anUnmanagedDomainWithTheNameIsAPlanError() throws {
+        let state = try Self.desired()
+        let host = HostObservation(target: Self.target,
+                                   compute: .known(ComputeObservation(instances: [], unmanagedDomainNames: ["shop.web"])),
+                                   storage: Self.empty().storage, ports: .known([]))
+        let outcome = plan(state, host)
+        #expect(outcome.plan.hasErrors)
+        #expect(!outcome.plan.actions.contains { $0.id.kind == .instance })
+    }
+
+    @Test func userDataChangesAreSensitive() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        var changed = state
+        changed.instances[0].spec.userData = "#cloud-config\n# CANARY-plan-secret\n"
+        let outcome = plan(changed, host)
+        let text = PlanRenderer.text(outcome.plan) + (try PlanRenderer.json(outcome.plan)) + PlanRenderer.markdown(outcome.plan)
+        #expect(!text.contains("CANARY-plan-secret"))
+        #expect(text.contains("(sensitive value changed)"))
+    }
+}
