@@ -116,13 +116,23 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
             do {
                 try volume.upload(contentsOf: staged.file)
             } catch {
-                try? volume.delete()
+                Self.removeAfterFailedUpload(volume, pool: pool)
                 throw error
             }
             try ownership.record(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
             try pool.refresh()
             return try observedImage(request, volume: try pool.lookupVolume(name: request.volumeName))
         }
+    }
+
+    /// Deletes a half-written volume. libvirt may still hold it for the aborted upload job for a moment,
+    /// so the delete is retried briefly; a volume that survives is unrecorded, hence never used.
+    static func removeAfterFailedUpload(_ volume: LibvirtStorageVolume, pool: LibvirtStoragePool) {
+        for _ in 0..<50 {
+            if (try? volume.delete()) != nil { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try? pool.refresh()
     }
 
     func observedImage(_ request: ImageRequest, volume: LibvirtStorageVolume) throws -> ObservedImage {

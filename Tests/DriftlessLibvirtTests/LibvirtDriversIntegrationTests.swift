@@ -407,7 +407,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         } catch {
             XCTAssertTrue("\(error)".lowercased().contains("space") || "\(error)".contains("write"), "\(error)")
         }
-        XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName))
+        let listing = try virsh("vol-list", target.imagePool.name)
+        XCTAssertFalse(listing.contains(request.volumeName), "a half-written volume was left behind: \(listing)")
         XCTAssertNil(try store.owner(host: "local", pool: target.imagePool.name, volume: request.volumeName))
         if let pool = try? connection.storagePoolIfPresent(name: target.imagePool.name) {
             try? pool.destroy()
