@@ -112,7 +112,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String) -> DomainXML {
         var disks = [DomainXML.Disk(path: rootPath, format: .qcow2, target: "vda")]
         for (index, volume) in request.volumes.enumerated() {
-            disks.append(DomainXML.Disk(path: volume.path, format: format(volume.format), target: Self.diskTarget(index + 1)))
+            disks.append(DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: Self.diskTarget(index + 1)))
         }
         disks.append(DomainXML.Disk(path: seedPath, format: .raw, target: "sda", bus: .sata, device: .cdrom, readOnly: true))
         return DomainXML(
@@ -133,15 +133,13 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         return index < 26 ? "vd\(letters[index])" : "vd\(letters[index / 26 - 1])\(letters[index % 26])"
     }
 
-    func format(_ format: DiskFormat) -> DomainXML.Disk.Format { format == .raw ? .raw : .qcow2 }
-
     /// The root disk: a qcow2 overlay backed by the image (qcow2 or raw), sized to the request.
     func ensureRootDisk(_ root: RootDiskRequest, in pool: LibvirtStoragePool) throws -> String {
         if let existing = try pool.volumeIfPresent(name: root.volumeName) { return try existing.path() }
         let capacity = max(root.size.bytes, root.image.size.bytes)
         let volume = try pool.createVolume(StorageVolumeXML(
             name: root.volumeName, capacity: capacity, format: .qcow2,
-            backingStore: .init(path: root.image.path, format: format(root.image.format))))
+            backingStore: .init(path: root.image.path, format: DomainXML.Disk.Format(root.image.format))))
         return try volume.path()
     }
 
@@ -215,7 +213,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 var index = 1
                 while used.contains(Self.diskTarget(index)) { index += 1 }
                 used.insert(Self.diskTarget(index))
-                let disk = DomainXML.Disk(path: volume.path, format: format(volume.format), target: Self.diskTarget(index))
+                let disk = DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: Self.diskTarget(index))
                 try domain.attachDevice(xml: DomainXML.diskXMLString(disk), both)
                 effects["volumes"] = .live
             }

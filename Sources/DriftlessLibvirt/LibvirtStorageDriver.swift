@@ -67,7 +67,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
                         continue
                     }
                     let xml = try StorageVolumeXML(parsing: volume.xmlDescription())
-                    let format: DiskFormat = xml.format == .raw ? .raw : .qcow2
+                    let format = DiskFormat(xml.format)
                     switch owner.kind {
                     case .image:
                         images.append(ObservedImage(
@@ -112,7 +112,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
         return try await blocking { [self] in
             let size = try FileManager.default.attributesOfItem(atPath: staged.file.path)[.size] as? UInt64 ?? 0
             let volume = try pool.createVolume(StorageVolumeXML(
-                name: request.volumeName, capacity: size, format: request.format == .raw ? .raw : .qcow2))
+                name: request.volumeName, capacity: size, format: DomainXML.Disk.Format(request.format)))
             do {
                 try volume.upload(contentsOf: staged.file)
             } catch {
@@ -167,7 +167,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
                 hasher.update(data: chunk)
                 try output.write(contentsOf: chunk)
             }
-            return Staged(file: file, sha256: Self.hex(hasher.finalize()))
+            return Staged(file: file, sha256: StableHash.hex(hasher.finalize()))
         case let .url(text):
             guard let url = URL(string: text) else { throw ImageImportError.sourceUnreadable(text) }
             if !allowPrivateImageURLs {
@@ -186,12 +186,8 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
             defer { try? input.close() }
             var hasher = SHA256()
             while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            return Staged(file: file, sha256: Self.hex(hasher.finalize()))
+            return Staged(file: file, sha256: StableHash.hex(hasher.finalize()))
         }
-    }
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     // MARK: - Volumes
@@ -205,7 +201,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
                 return try observedVolume(request.id, existing)
             }
             let xml = StorageVolumeXML(name: request.volumeName, capacity: request.size.bytes,
-                                       format: request.format == .raw ? .raw : .qcow2)
+                                       format: DomainXML.Disk.Format(request.format))
             let volume: LibvirtStorageVolume
             if let base = request.baseImage {
                 let source = try connection.lookupStorageVolume(path: base.path)
@@ -223,7 +219,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     func observedVolume(_ id: ObjectID, _ volume: LibvirtStorageVolume) throws -> ObservedVolume {
         let xml = try StorageVolumeXML(parsing: volume.xmlDescription())
         return ObservedVolume(id: id, volumeName: try volume.name(), path: try volume.path(),
-                              capacity: ByteSize(bytes: xml.capacity), format: xml.format == .raw ? .raw : .qcow2)
+                              capacity: ByteSize(bytes: xml.capacity), format: DiskFormat(xml.format))
     }
 
     public func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume {

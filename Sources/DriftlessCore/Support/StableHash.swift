@@ -4,17 +4,19 @@ import Crypto
 public enum StableHash {
     /// The lowercase hexadecimal SHA-256 of a string's UTF-8 bytes.
     public static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        hex(SHA256.hash(data: Array(text.utf8)))
     }
 
     /// The lowercase hexadecimal SHA-256 of bytes.
     public static func sha256Hex(bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
+        hex(SHA256.hash(data: bytes))
+    }
+
+    /// Bytes (a digest) as lowercase hexadecimal, two digits a byte.
+    public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        bytes.map { byte in
+            let digits = String(byte, radix: 16)
+            return byte < 16 ? "0" + digits : digits
         }.joined()
     }
 }
