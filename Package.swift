@@ -60,6 +60,11 @@ let package = Package(
             name: "DriftlessStore",
             dependencies: ["DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        /// The reconciler: reads a commit, observes the hosts through the drivers, plans, applies, records.
+        .target(
+            name: "DriftlessEngine",
+            dependencies: ["DriftlessCore", "DriftlessGit", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore"]
+        ),
         /// The Driftless leg of benchmarks/ovs_ports.py: creates and deletes N ports through OVSNetworkDriver.
         .executableTarget(
             name: "DriftlessOVSBench",
@@ -76,6 +81,8 @@ let package = Package(
             dependencies: [
                 "DriftlessCore",
                 "DriftlessGit",
+                "DriftlessEngine",
+                "DriftlessStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,7 +99,7 @@ let package = Package(
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",
-            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "driftless"]
+            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless"]
         ),
     ]
 )

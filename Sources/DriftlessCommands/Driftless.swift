@@ -7,16 +7,19 @@ public struct Driftless: AsyncParsableCommand {
         abstract: "Declarative GitOps for a small cloud: converge libvirt and Open vSwitch hosts to a git repository.",
         discussion: """
             A git repository of YAML manifests declares users, projects, images, networks, volumes and \
-            instances. Driftless reads a commit, validates it, and (in later releases) plans and applies the \
-            difference on the hosts.
+            instances. Driftless reads a commit, validates it, plans the difference with what runs on the \
+            hosts and applies it through libvirt and Open vSwitch.
 
             Start with:
               driftless validate examples/lab                 check manifests on disk
-              driftless validate --repo . --rev main          check a commit, straight from git
-              driftless schema --output-dir manifests         write JSON Schemas for editors
+              driftless plan --repo . --rev main              what applying main would change
+              driftless apply --repo . --rev main             converge the hosts (asks first)
+              driftless drift --repo .                        where the hosts differ from the last apply
+              driftless history                               past runs and their journals
             """,
         version: DriftlessVersion.current,
-        subcommands: [ValidateCommand.self, SchemaCommand.self]
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, StatusCommand.self,
+                      HistoryCommand.self, SchemaCommand.self]
     )
 
     public init() {}

@@ -35,6 +35,11 @@ enum Terminal {
         stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
     }
 
+    /// Colour on standard error (progress, diagnostics) only when it is a terminal.
+    static var stderrUseColor: Bool {
+        isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    }
+
     static func write(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
     }

@@ -284,6 +284,12 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
 
     // MARK: - Plumbing
 
+    /// Opens a connection to `target`'s libvirt URI off the cooperative threads; a failure is a
+    /// `LibvirtDriverError` naming the host ("host … is unreachable" when libvirtd is down).
+    public static func connect(_ target: HostTarget) async throws -> LibvirtConnection {
+        try await runBlocking(host: target.name) { try LibvirtConnection(uri: target.libvirtURI) }
+    }
+
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await runBlocking(host: target.name, body)
     }

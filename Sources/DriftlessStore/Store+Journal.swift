@@ -12,8 +12,23 @@ extension Store {
         public var commit: String?
         public var startedAt: Date
         public var finishedAt: Date?
-        /// `succeeded`, `failed`, `interrupted`, or nil while running.
+        /// `succeeded`, `failed`, `refused`, `interrupted`, or nil while running.
         public var result: String?
+        /// The repository and manifest directory the commit was read from.
+        public var repository: String?
+        public var path: String?
+        /// The plan's header line.
+        public var summary: String?
+        /// A one-line outcome ("12 succeeded, 1 failed, 2 skipped") or why the run failed.
+        public var detail: String?
+    }
+
+    /// One journal line of a run.
+    public struct JournalEntry: Sendable, Equatable, Codable {
+        public var action: String
+        public var phase: String
+        public var detail: String?
+        public var at: Date
     }
 
     /// An action that was started and not finished: the run died under it.
@@ -41,13 +56,24 @@ extension Store {
             }
             try db.create(index: "journal_by_run", on: "journal", columns: ["run_id", "action"])
         }
+        migrator.registerMigration("v4: run details") { db in
+            try db.alter(table: "run") { t in
+                t.add(column: "repository", .text)
+                t.add(column: "path", .text)
+                t.add(column: "summary", .text)
+                t.add(column: "detail", .text)
+                t.add(column: "plan_json", .text)
+            }
+        }
     }
 
     /// Records the start of a run; returns its id.
-    public func beginRun(kind: String, commit: String?) throws -> Int64 {
+    public func beginRun(kind: String, commit: String?, repository: String? = nil, path: String? = nil,
+                         summary: String? = nil, planJSON: String? = nil) throws -> Int64 {
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO run (kind, commit_id, started_at) VALUES (?, ?, ?)",
-                           arguments: [kind, commit, Date()])
+            try db.execute(sql: """
+                INSERT INTO run (kind, commit_id, started_at, repository, path, summary, plan_json) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [kind, commit, Date(), repository, path, summary, planJSON])
             return db.lastInsertedRowID
         }
     }
@@ -60,10 +86,34 @@ extension Store {
         }
     }
 
-    public func finishRun(_ run: Int64, result: String) throws {
+    public func finishRun(_ run: Int64, result: String, detail: String? = nil) throws {
         try queue.write { db in
-            try db.execute(sql: "UPDATE run SET finished_at = ?, result = ? WHERE id = ?", arguments: [Date(), result, run])
+            try db.execute(sql: "UPDATE run SET finished_at = ?, result = ?, detail = COALESCE(?, detail) WHERE id = ?",
+                           arguments: [Date(), result, detail, run])
         }
+    }
+
+    /// A run by id, with its plan (JSON) when it had one.
+    public func run(_ id: Int64) throws -> (run: Run, planJSON: String?)? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [id]).map { (Self.run(from: $0), $0["plan_json"]) }
+        }
+    }
+
+    /// Every journal line of a run, in order.
+    public func journalEntries(run: Int64) throws -> [JournalEntry] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT action, phase, detail, at FROM journal WHERE run_id = ? ORDER BY rowid",
+                             arguments: [run]).map {
+                JournalEntry(action: $0["action"], phase: $0["phase"], detail: $0["detail"], at: $0["at"])
+            }
+        }
+    }
+
+    static func run(from row: Row) -> Run {
+        Run(id: row["id"], kind: row["kind"], commit: row["commit_id"], startedAt: row["started_at"],
+            finishedAt: row["finished_at"], result: row["result"], repository: row["repository"], path: row["path"],
+            summary: row["summary"], detail: row["detail"])
     }
 
     /// Actions started but never finished in runs that never finished (killed mid-apply), and marks those
@@ -85,17 +135,20 @@ extension Store {
     /// The most recent runs, newest first.
     public func history(limit: Int = 20) throws -> [Run] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
-                Run(id: $0["id"], kind: $0["kind"], commit: $0["commit_id"], startedAt: $0["started_at"],
-                    finishedAt: $0["finished_at"], result: $0["result"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.run(from:))
         }
     }
 
     /// The commit of the last apply that succeeded.
     public func lastAppliedCommit() throws -> String? {
+        try lastAppliedRun()?.commit
+    }
+
+    /// The last apply that succeeded.
+    public func lastAppliedRun() throws -> Run? {
         try queue.read { db in
-            try String.fetchOne(db, sql: "SELECT commit_id FROM run WHERE kind = 'apply' AND result = 'succeeded' ORDER BY id DESC LIMIT 1")
+            try Row.fetchOne(db, sql: "SELECT * FROM run WHERE kind = 'apply' AND result = 'succeeded' ORDER BY id DESC LIMIT 1")
+                .map(Self.run(from:))
         }
     }
 }

@@ -47,12 +47,18 @@ struct PlannerTests {
                     nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan) }))
             case let .deleteInstance(_, o):
                 instances.removeAll { $0.id == o.id }
+            case .ensurePorts:
+                break  // Ports follow the running instances below, as libvirt plugs them.
             }
+        }
+        // libvirt plugs a running domain's NICs into the bridge, with the VLAN tag of its definition.
+        let ports = instances.filter { $0.power == .running }.flatMap { instance in
+            instance.nics.map { ObservedPort(name: "tap-\($0.mac)", interfaceID: $0.interfaceID, mac: $0.mac, vlan: $0.vlan, mtu: nil, marks: [:]) }
         }
         return HostObservation(target: host.target,
                                compute: .known(ComputeObservation(instances: instances, unmanagedDomainNames: [])),
                                storage: .known(StorageObservation(volumes: volumes, images: images, unmanagedVolumeNames: [])),
-                               ports: .known([]))
+                               ports: .known(ports))
     }
 
     func plan(_ state: DesiredState, _ host: HostObservation, previous: DesiredState? = nil) -> Planner.Outcome {
@@ -127,8 +133,9 @@ struct PlannerTests {
         var removed = state
         removed.instances = []
         let outcome = plan(removed, unknown, previous: state)
-        #expect(!outcome.plan.actions.contains { $0.action == .delete })
-        #expect(outcome.plan.diagnostics.contains { $0.message.contains("could not be read; nothing on it is deleted") })
+        #expect(outcome.plan.actions.isEmpty, "nothing is planned on a host whose state is unknown")
+        #expect(outcome.steps.isEmpty)
+        #expect(outcome.plan.diagnostics.contains { $0.message.contains("could not be read (libvirtd unreachable); nothing on it is planned, and nothing on it is deleted") })
     }
 
     @Test func anUnmanagedDomainWithTheNameIsAPlanError() throws {
@@ -150,5 +157,47 @@ struct PlannerTests {
         let text = PlanRenderer.text(outcome.plan) + (try PlanRenderer.json(outcome.plan)) + PlanRenderer.markdown(outcome.plan)
         #expect(!text.contains("CANARY-plan-secret"))
         #expect(text.contains("(sensitive value changed)"))
+    }
+
+    /// A host whose port for a running instance's NIC is gone (or carries another tag), as after
+    /// `ovs-vsctl del-port`: the plan puts the port back, live, and nothing else.
+    @Test func aMissingOrRetaggedPortIsPutBack() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        let ports = try #require(host.ports.value)
+        try #require(!ports.isEmpty)
+        var retagged = ports
+        retagged[0].vlan = 999
+        for observedPorts in [Array(ports.dropFirst()), retagged] {
+            let broken = HostObservation(target: host.target, compute: host.compute, storage: host.storage, ports: .known(observedPorts))
+            let outcome = plan(state, broken)
+            #expect(outcome.plan.actions.count == 1)
+            let action = try #require(outcome.plan.actions.first)
+            #expect(action.action == .update)
+            #expect(action.changes.count == 1)
+            #expect(action.changes.first?.field.hasSuffix(".port") == true)
+            #expect(action.changes.first?.effect == .live)
+            guard case let .ensurePorts(_, set)? = outcome.steps.map(\.step).first else {
+                Issue.record("expected one ensurePorts step, got \(outcome.steps.map(\.step.key))")
+                continue
+            }
+            #expect(set.ensure.count == 1)
+            #expect(set.ensure.first?.identity.interfaceID == ports[0].interfaceID)
+        }
+    }
+
+    /// A port Driftless marked whose NIC no longer exists is removed; an unmarked port never is.
+    @Test func strayMarkedPortsAreRemovedUnmarkedNever() throws {
+        let state = try Self.desired()
+        let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
+        var ports = try #require(host.ports.value)
+        ports.append(ObservedPort(name: "dlstale", interfaceID: "gone", mac: nil, vlan: 5, mtu: nil, marks: [OVSMarks.managed: "true"]))
+        ports.append(ObservedPort(name: "eth-admin", interfaceID: nil, mac: nil, vlan: nil, mtu: nil, marks: [:]))
+        let outcome = plan(state, HostObservation(target: host.target, compute: host.compute, storage: host.storage, ports: .known(ports)))
+        let steps = outcome.steps.map(\.step)
+        #expect(steps.count == 1)
+        guard case let .ensurePorts(_, set)? = steps.first else { Issue.record("no port step"); return }
+        #expect(set.delete == ["dlstale"])
+        #expect(set.ensure.isEmpty)
     }
 }

@@ -42,6 +42,11 @@ public enum Observed<Value: Sendable>: Sendable {
         if case let .known(value) = self { return value }
         return nil
     }
+
+    public var unknownReason: String? {
+        if case let .unknown(reason) = self { return reason }
+        return nil
+    }
 }
 
 /// Whether a failure is worth retrying (a host restarting, a lock held) or needs a person.

@@ -104,6 +104,8 @@ public protocol StorageDriver: Sendable {
     /// Grows a volume; shrinking is an error.
     func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume
     func deleteVolume(_ volume: ObservedVolume) async throws
+    /// Stops managing a volume without touching its data (`deletionPolicy: Retain`).
+    func releaseVolume(_ volume: ObservedVolume) async throws
 }
 
 /// How Driftless names what it keeps in pools, so that ownership is visible in `virsh vol-list`.

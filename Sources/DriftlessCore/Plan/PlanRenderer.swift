@@ -97,39 +97,9 @@ public enum PlanRenderer {
 
     /// The JSON plan (documented in docs/plan-format.md): `actions`, `summary`, `diagnostics`.
     public static func json(_ plan: Plan) throws -> String {
-        struct Document: Encodable {
-            struct Action: Encodable {
-                var action: String
-                var kind: String
-                var project: String?
-                var name: String
-                var host: String?
-                var source: Source?
-                var changes: [FieldChange]
-                var note: String?
-            }
-            struct Source: Encodable {
-                var file: String
-                var line: Int
-            }
-            var commit: String?
-            var baseCommit: String?
-            var actions: [Action]
-            var summary: Plan.Summary
-            var diagnostics: [Diagnostic]
-        }
-        let document = Document(
-            commit: plan.commit, baseCommit: plan.baseCommit,
-            actions: plan.actions.map {
-                Document.Action(
-                    action: $0.action.rawValue, kind: $0.id.kind.rawValue, project: $0.id.project, name: $0.id.name,
-                    host: $0.host, source: $0.source.map { Document.Source(file: $0.file, line: $0.line) },
-                    changes: $0.changes, note: $0.note)
-            },
-            summary: plan.summary, diagnostics: plan.diagnostics)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
+        return String(decoding: try encoder.encode(PlanDocument(plan)), as: UTF8.self) + "\n"
     }
 
     static func grouped(_ actions: [PlannedAction]) -> [(String?, [PlannedAction])] {
@@ -148,5 +118,42 @@ public enum PlanRenderer {
     static func escapeHTML(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+/// The JSON form of a plan, as documented in docs/plan-format.md.
+public struct PlanDocument: Encodable, Sendable {
+    public struct Action: Encodable, Sendable {
+        var action: String
+        var kind: String
+        var project: String?
+        var name: String
+        var host: String?
+        var source: Source?
+        var changes: [FieldChange]
+        var note: String?
+    }
+
+    public struct Source: Encodable, Sendable {
+        var file: String
+        var line: Int
+    }
+
+    var commit: String?
+    var baseCommit: String?
+    var actions: [Action]
+    var summary: Plan.Summary
+    var diagnostics: [Diagnostic]
+
+    public init(_ plan: Plan) {
+        commit = plan.commit
+        baseCommit = plan.baseCommit
+        actions = plan.actions.map {
+            Action(action: $0.action.rawValue, kind: $0.id.kind.rawValue, project: $0.id.project, name: $0.id.name,
+                   host: $0.host, source: $0.source.map { Source(file: $0.file, line: $0.line) }, changes: $0.changes,
+                   note: $0.note)
+        }
+        summary = plan.summary
+        diagnostics = plan.diagnostics
     }
 }

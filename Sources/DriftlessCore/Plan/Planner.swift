@@ -17,6 +17,14 @@ public struct HostObservation: Sendable {
     public var isKnown: Bool {
         compute.value != nil && storage.value != nil && ports.value != nil
     }
+
+    /// Why the host could not be read, when it could not.
+    public var unknownReason: String? {
+        for reason in [compute.unknownReason, storage.unknownReason, ports.unknownReason] {
+            if let reason { return reason }
+        }
+        return nil
+    }
 }
 
 /// One driver call the applier makes, with what it depends on.
@@ -29,6 +37,35 @@ public enum ApplyStep: Sendable {
     case createInstance(host: String, InstanceRequest)
     case updateInstance(host: String, InstanceRequest, ObservedInstance)
     case deleteInstance(host: String, ObservedInstance)
+    /// Recreates or corrects OVS ports of running instances (after an out-of-band `del-port`), or removes
+    /// Driftless's ports whose NIC is gone.
+    case ensurePorts(host: String, PortChangeSet)
+
+    /// The host the step runs on.
+    public var host: String {
+        switch self {
+        case let .importImage(host, _), let .createVolume(host, _), let .resizeVolume(host, _, _),
+             let .deleteVolume(host, _), let .retainVolume(host, _), let .createInstance(host, _),
+             let .updateInstance(host, _, _), let .deleteInstance(host, _), let .ensurePorts(host, _):
+            host
+        }
+    }
+
+    /// A short, stable name for the journal and progress lines: `create-instance shop/web-1@local`.
+    public var key: String {
+        switch self {
+        case let .importImage(host, r): "import-image \(r.id.qualifiedName)@\(host)"
+        case let .createVolume(host, r): "create-volume \(r.id.qualifiedName)@\(host)"
+        case let .resizeVolume(host, v, _): "resize-volume \(v.id.qualifiedName)@\(host)"
+        case let .deleteVolume(host, v): "delete-volume \(v.id.qualifiedName)@\(host)"
+        case let .retainVolume(host, v): "retain-volume \(v.id.qualifiedName)@\(host)"
+        case let .createInstance(host, r): "create-instance \(r.id.qualifiedName)@\(host)"
+        case let .updateInstance(host, r, _): "update-instance \(r.id.qualifiedName)@\(host)"
+        case let .deleteInstance(host, o): "delete-instance \(o.id.qualifiedName)@\(host)"
+        case let .ensurePorts(host, set):
+            "ports \(Set(set.ensure.map { "\($0.identity.owner.project)/\($0.identity.owner.instance)" } + set.delete).sorted().joined(separator: ","))@\(host)"
+        }
+    }
 }
 
 /// Computes a plan: the desired state of a commit against what the drivers observed, field by field.
@@ -135,7 +172,9 @@ public enum Planner {
             let request = VolumeRequest(id: volume.id, volumeName: name, size: volume.spec.size, format: volume.spec.format,
                                         baseImage: base, deletionPolicy: volume.spec.deletionPolicy)
             let action = PlannedAction(action: .create, id: volume.id, host: host.target.name, source: volume.source?.location,
-                                       changes: [FieldChange(field: "size", before: nil, after: volume.spec.size.description)])
+                                       changes: [FieldChange(field: "size", before: nil, after: volume.spec.size.description),
+                                                 FieldChange(field: "format", before: nil, after: volume.spec.format.rawValue),
+                                                 FieldChange(field: "deletionPolicy", before: nil, after: volume.spec.deletionPolicy.rawValue)])
             steps.append((action, .createVolume(host: host.target.name, request)))
         }
 
@@ -143,6 +182,7 @@ public enum Planner {
         let usersByName = Dictionary(desired.users.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let networks = Dictionary(desired.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var deleteSteps: [(PlannedAction, ApplyStep)] = []
+        var desiredInterfaceIDs = Set<String>()
         for instance in desired.instances {
             let host = placement(instance)
             let domain = ComputeNaming.domainName(instance.id)
@@ -175,9 +215,26 @@ public enum Planner {
             request.specHash = StableHash.sha256Hex("\(request.vcpus)|\(request.memory)|\(request.power)|\(request.rootDisk.image.volumeName)|\(request.rootDisk.size)|\(request.volumes.map(\.path))|\(request.nics.map(\.identity.mac))|\(request.seedHash)")
 
             guard let observed = host.compute.value?.instances.first(where: { $0.id == instance.id }) else {
+                var created = [FieldChange(field: "image", before: nil, after: image.name),
+                               FieldChange(field: "vcpus", before: nil, after: String(instance.spec.vcpus)),
+                               FieldChange(field: "memory", before: nil, after: instance.spec.memory.description),
+                               FieldChange(field: "rootDisk", before: nil, after: instance.spec.rootDisk.description)]
+                if !nics.isEmpty {
+                    created.append(FieldChange(field: "networks", before: nil, after: nics.map {
+                        "\($0.identity.owner.network) (vlan \($0.vlan), \($0.address?.description ?? "dhcp"))"
+                    }.joined(separator: ", ")))
+                }
+                if !instance.spec.volumes.isEmpty {
+                    created.append(FieldChange(field: "volumes", before: nil, after: instance.spec.volumes.joined(separator: ", ")))
+                }
+                if instance.spec.power != .running {
+                    created.append(FieldChange(field: "power", before: nil, after: instance.spec.power.rawValue))
+                }
+                if instance.spec.userData != nil {
+                    created.append(FieldChange(field: "userData", before: nil, after: nil, sensitive: true))
+                }
                 let action = PlannedAction(action: .create, id: instance.id, host: host.target.name, source: instance.source?.location,
-                                           changes: [FieldChange(field: "vcpus", before: nil, after: String(instance.spec.vcpus)),
-                                                     FieldChange(field: "memory", before: nil, after: instance.spec.memory.description)])
+                                           changes: created)
                 steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
             }
@@ -189,25 +246,44 @@ public enum Planner {
                 steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
             }
-            let changes = instanceChanges(request, observed)
+            var changes = instanceChanges(request, observed)
+            let portFixes = portChanges(request, observed, ports: host.ports.value ?? [])
+            changes += portFixes.changes
             if !changes.isEmpty {
                 let action = PlannedAction(action: .update, id: instance.id, host: host.target.name,
                                            source: instance.source?.location, changes: changes)
-                steps.append((action, .updateInstance(host: host.target.name, request, observed)))
+                if changes.count > portFixes.changes.count {
+                    steps.append((action, .updateInstance(host: host.target.name, request, observed)))
+                }
+                if !portFixes.ports.isEmpty {
+                    steps.append((action, .ensurePorts(host: host.target.name, PortChangeSet(ensure: portFixes.ports))))
+                }
             }
+            for nic in request.nics { desiredInterfaceIDs.insert(nic.identity.interfaceID) }
         }
 
         // Prune: what Driftless manages on the hosts and the commit no longer declares.
         let desiredIDs = Set(desired.instances.map(\.id) + desired.volumes.map(\.id))
         for host in hosts {
             guard host.isKnown else {
-                diagnostics.append(Diagnostic(.warning, at: nil, "host \(host.target.name) could not be read; nothing on it is deleted"))
+                diagnostics.append(Diagnostic(.warning, at: nil, "host \(host.target.name) could not be read (\(host.unknownReason ?? "unknown")); nothing on it is planned, and nothing on it is deleted"))
                 continue
             }
             for observed in host.compute.value?.instances ?? [] where !desiredIDs.contains(observed.id) {
                 let action = PlannedAction(action: .delete, id: observed.id, host: host.target.name, source: nil,
                                            note: "its manifest is gone; attached volumes are detached, not deleted")
                 deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
+            }
+            let strayPorts = (host.ports.value ?? []).filter { port in
+                port.isMarked && !(port.interfaceID.map(desiredInterfaceIDs.contains) ?? false)
+                    && !(host.compute.value?.instances.contains { !desiredIDs.contains($0.id) && $0.nics.contains { $0.interfaceID == port.interfaceID } } ?? false)
+            }
+            if !strayPorts.isEmpty {
+                let names = strayPorts.map(\.name).sorted()
+                let action = PlannedAction(action: .delete, id: ObjectID(.network, host.target.name + "-ports"), host: host.target.name,
+                                           source: nil, changes: [FieldChange(field: "ports", before: names.joined(separator: ", "), after: nil, effect: .live)],
+                                           note: "Open vSwitch ports Driftless made for NICs that no longer exist")
+                deleteSteps.append((action, .ensurePorts(host: host.target.name, PortChangeSet(delete: names))))
             }
             for observed in host.storage.value?.volumes ?? [] where !desiredIDs.contains(observed.id) {
                 let policy = previous?.volumes.first { $0.id == observed.id }?.spec.deletionPolicy ?? .retain
@@ -224,8 +300,11 @@ public enum Planner {
                 }
             }
         }
+        // Nothing is planned on a host that could not be read: its state is unknown, so neither "absent"
+        // (create) nor "extra" (delete) can be concluded.
+        let unknown = Set(hosts.filter { !$0.isKnown }.map(\.target.name))
         // Deletes run first (an instance frees its volumes), then creates in dependency order.
-        let ordered = deleteSteps + steps
+        let ordered = (deleteSteps + steps).filter { !unknown.contains($0.1.host) }
         var seen = Set<String>()
         let actions = ordered.compactMap { pair -> PlannedAction? in
             let key = "\(pair.0.action.rawValue) \(pair.0.id) \(pair.0.host ?? "")"
@@ -270,6 +349,32 @@ public enum Planner {
                                        sensitive: true))
         }
         return changes
+    }
+
+    /// The ports of a running instance's NICs that are missing from the bridge or carry another VLAN tag
+    /// (someone ran `ovs-vsctl del-port` or `set port … tag=`): libvirt plugs ports only when a domain
+    /// starts, so Driftless puts them back.
+    static func portChanges(_ request: InstanceRequest, _ observed: ObservedInstance, ports: [ObservedPort])
+        -> (changes: [FieldChange], ports: [DesiredPort])
+    {
+        guard observed.power == .running, request.power == .running else { return ([], []) }
+        let byInterface = Dictionary(ports.compactMap { p in p.interfaceID.map { ($0, p) } }, uniquingKeysWith: { a, _ in a })
+        let plugged = Set(observed.nics.map(\.mac))
+        var changes: [FieldChange] = []
+        var fixes: [DesiredPort] = []
+        for nic in request.nics where plugged.contains(nic.identity.mac) {
+            let field = "networks.\(nic.identity.owner.network)[\(nic.identity.owner.ordinal)].port"
+            guard let port = byInterface[nic.identity.interfaceID] else {
+                changes.append(FieldChange(field: field, before: "(missing)", after: "\(nic.identity.deviceName) tag \(nic.vlan)", effect: .live))
+                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu))
+                continue
+            }
+            if port.vlan != nic.vlan {
+                changes.append(FieldChange(field: field, before: "tag \(port.vlan.map(String.init) ?? "(none)")", after: "tag \(nic.vlan)", effect: .live))
+                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu))
+            }
+        }
+        return (changes, fixes)
     }
 
     static func names(_ paths: Set<String>) -> String {

@@ -1,0 +1,82 @@
+import ArgumentParser
+import DriftlessCore
+import DriftlessEngine
+import Foundation
+
+/// `driftless plan`: what applying a commit would change on the hosts, without changing anything.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what applying a commit would change on the hosts; change nothing.",
+        discussion: """
+            Reads the commit from git, validates it, observes every host (libvirt and Open vSwitch, read only) \
+            and prints the difference, field by field, each change labelled with its effect: live, at next \
+            boot, replaces the instance (root disk data lost) or destroys data.
+
+            What the last applied commit declared and this one does not is pruned (only objects that carry \
+            Driftless's markers). --base REV plans as if REV had been applied last: use it in a pull request \
+            to show what merging the branch would change.
+
+            Exit status: 0 success; 1 error (invalid manifests, an unreachable host, a collision). With \
+            --detailed-exitcode: 0 nothing to do, 1 error, 2 changes present.
+
+            Examples:
+              driftless plan --repo . --rev HEAD
+              driftless plan --repo . --rev pr-branch --base main --format markdown > plan.md
+              driftless plan --repo https://git.example.com/cloud.git --format json | jq .summary
+            """
+    )
+
+    @OptionGroup var source: SourceOptions
+
+    @Option(name: .long, help: ArgumentHelp("The branch, tag or commit to plan (default: HEAD).", valueName: "rev"))
+    var rev: String?
+
+    @Option(name: .long, help: ArgumentHelp("Plan as if this commit were the last applied one (what it declares and REV does not is pruned).",
+                                            valueName: "rev"))
+    var base: String?
+
+    @Option(name: .long, help: "Output format: text, markdown (a pull-request comment) or json.")
+    var format: ReportFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("For markdown: link each manifest file:line under this URL (e.g. https://github.com/o/r/blob/SHA).",
+                                            valueName: "url"))
+    var linkBase: String?
+
+    @Flag(name: .long, help: "Exit 2 when there are changes, 0 when there are none, 1 on error.")
+    var detailedExitcode = false
+
+    @OptionGroup var stateOptions: StateOptions
+
+    func run() async throws {
+        let planned = try await reportingErrors { () async throws -> Reconciler.PlannedRun in
+            let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
+            let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
+            let commit = try source.load(rev)
+            let previous: DesiredState?
+            if let base {
+                previous = try source.load(base).state
+            } else {
+                previous = try reconciler.previousState(in: source)?.state
+            }
+            let sessions = await reconciler.connect(commit)
+            defer { Task { await sessions.close() } }
+            let baseCommit = try base.map { try source.resolve($0) }
+            let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions, baseCommit: baseCommit)
+            await sessions.close()
+            return planned
+        }
+        switch format {
+        case .text: Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor))
+        case .markdown: Terminal.write(PlanRenderer.markdown(planned.plan, linkBase: linkBase))
+        case .json: Terminal.write(try PlanRenderer.json(planned.plan))
+        }
+        if planned.plan.hasErrors || planned.hosts.contains(where: { !$0.isKnown }) {
+            if format != .text {
+                for diagnostic in planned.plan.diagnostics { Terminal.writeError(diagnostic.description + "\n") }
+            }
+            throw ExitCode.failure
+        }
+        if detailedExitcode && !planned.plan.isEmpty { throw ExitStatus.changes }
+    }
+}

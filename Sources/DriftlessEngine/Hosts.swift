@@ -1,0 +1,104 @@
+import DriftlessCore
+import DriftlessLibvirt
+import DriftlessOVSDB
+import DriftlessStore
+import Foundation
+
+/// Live connections to the hosts of a desired state: each reachable host's drivers, and why each other
+/// host could not be reached.
+public final class HostSessions: @unchecked Sendable {
+    public let targets: [HostTarget]
+    public let drivers: [String: HostDrivers]
+    public let unreachable: [String: String]
+    private let networks: [OVSNetworkDriver]
+
+    /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network).
+    public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10)) async -> HostSessions {
+        let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver), any Error>).self) { group in
+            for target in targets {
+                group.addTask { (target, await Result { try await connect(target, store: store, timeout: timeout) }) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        var drivers: [String: HostDrivers] = [:]
+        var unreachable: [String: String] = [:]
+        var networks: [OVSNetworkDriver] = []
+        for (target, result) in results {
+            switch result {
+            case let .success((hostDrivers, network)):
+                drivers[target.name] = hostDrivers
+                networks.append(network)
+            case let .failure(error):
+                unreachable[target.name] = "\(error)"
+            }
+        }
+        return HostSessions(targets: targets, drivers: drivers, unreachable: unreachable, networks: networks)
+    }
+
+    static func connect(_ target: HostTarget, store: Store, timeout: Duration) async throws -> (HostDrivers, OVSNetworkDriver) {
+        let connection = try await LibvirtComputeDriver.connect(target)
+        let network = try OVSNetworkDriver(host: target)
+        do {
+            try await network.connect(timeout: timeout)
+        } catch {
+            await network.close()
+            throw error
+        }
+        let drivers = HostDrivers(
+            target: target,
+            compute: LibvirtComputeDriver(target: target, connection: connection),
+            storage: LibvirtStorageDriver(target: target, connection: connection, ownership: store),
+            network: network)
+        return (drivers, network)
+    }
+
+    init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String], networks: [OVSNetworkDriver]) {
+        self.targets = targets
+        self.drivers = drivers
+        self.unreachable = unreachable
+        self.networks = networks
+    }
+
+    /// Observes every host in parallel; an unreachable host is observed as unknown.
+    public func observe() async -> [HostObservation] {
+        await withTaskGroup(of: HostObservation.self) { group in
+            for target in targets {
+                group.addTask { [self] in
+                    if let hostDrivers = drivers[target.name] { return await hostDrivers.observe() }
+                    let reason = Observed<ComputeObservation>.unknown(reason: unreachable[target.name] ?? "not connected")
+                    return HostObservation(target: target, compute: reason,
+                                           storage: .unknown(reason: reason.unknownReason!),
+                                           ports: .unknown(reason: reason.unknownReason!))
+                }
+            }
+            let all = await group.reduce(into: [HostObservation]()) { $0.append($1) }
+            let order = Dictionary(targets.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            return all.sorted { order[$0.target.name, default: 0] < order[$1.target.name, default: 0] }
+        }
+    }
+
+    /// Makes sure each reachable host has its pools and integration bridge (idempotent; only before an
+    /// apply, never while planning). A host where this fails is reported and left out.
+    public func prepare() async -> [String: String] {
+        var failures: [String: String] = [:]
+        for (name, hostDrivers) in drivers.sorted(by: { $0.key < $1.key }) {
+            do {
+                try await hostDrivers.storage.ensurePools()
+                try await hostDrivers.network.ensureBridge()
+            } catch {
+                failures[name] = "\(error)"
+            }
+        }
+        return failures
+    }
+
+    public func close() async {
+        for network in networks { await network.close() }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

@@ -1,0 +1,120 @@
+import DriftlessCore
+import DriftlessStore
+import Foundation
+
+/// The control loop, one step at a time: read the commit → validate → observe every host → diff → plan →
+/// apply → record. Level-based: every run reads the hosts as they are; nothing is replayed.
+///
+/// The CLI and the daemon are thin layers over this type.
+public final class Reconciler: @unchecked Sendable {
+    public let stateDirectory: String
+    public let store: Store
+    /// How long connecting to a host may take before it counts as unreachable.
+    public var connectTimeout: Duration = .seconds(10)
+
+    public init(stateDirectory: String) throws {
+        self.stateDirectory = stateDirectory
+        store = try Store(stateDirectory: stateDirectory)
+    }
+
+    /// Where fetched remotes are cached.
+    public var repositoryCache: String { (stateDirectory as NSString).appendingPathComponent("repos") }
+
+    public func source(_ location: String, path: String) throws -> ManifestSource {
+        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache)
+    }
+
+    /// A computed plan, with everything needed to apply it.
+    public struct PlannedRun: Sendable {
+        public var commit: LoadedCommit
+        public var plan: Plan
+        public var steps: [ApplyStep]
+        public var hosts: [HostObservation]
+        public var allocations: [IPAllocation]
+    }
+
+    public static func targets(of state: DesiredState) -> [HostTarget] {
+        (state.hosts.isEmpty ? [DesiredState.defaultHost] : state.hosts).map(HostTarget.init)
+    }
+
+    /// Connects to the commit's hosts.
+    public func connect(_ commit: LoadedCommit) async -> HostSessions {
+        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout)
+    }
+
+    /// Plans `commit` against the hosts as they are. `previous` is the desired state of the last applied
+    /// commit (or of `--base`): what it declared and `commit` does not is pruned.
+    public func plan(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, baseCommit: String? = nil)
+        async throws -> PlannedRun
+    {
+        let allocation = IPAllocator.allocate(for: commit.state, existing: try store.loadAllocations())
+        let hosts = await sessions.observe()
+        let outcome = Planner.plan(desired: commit.state, commit: commit.commit, hosts: hosts,
+                                   allocations: allocation.allocations, previous: previous)
+        var plan = outcome.plan
+        plan.baseCommit = baseCommit
+        plan.diagnostics = allocation.diagnostics.items + plan.diagnostics
+        return PlannedRun(commit: commit, plan: plan, steps: outcome.steps.map(\.step), hosts: hosts,
+                          allocations: allocation.allocations)
+    }
+
+    /// The desired state of the last applied commit, read from `source`; nil when nothing was applied or
+    /// that commit is not in this repository.
+    public func previousState(in source: ManifestSource) throws -> LoadedCommit? {
+        guard let run = try store.lastAppliedRun(), let commit = run.commit else { return nil }
+        return try? source.load(commit)
+    }
+
+    /// What an apply did.
+    public struct AppliedRun: Sendable {
+        public var runID: Int64
+        public var planned: PlannedRun
+        public var result: ApplyResult
+        /// Actions left in flight by runs that were killed, found before this one started.
+        public var recovered: [Store.InterruptedAction]
+        public var unreachable: [String: String]
+
+        public var succeeded: Bool { result.isSuccess && unreachable.isEmpty && !planned.plan.hasErrors }
+    }
+
+    /// Applies a planned run under the state lock (taken by the caller): records the run, persists IP
+    /// allocations, prepares the hosts and carries out the steps, journalling each one.
+    public func apply(_ planned: PlannedRun, sessions: HostSessions, options: Applier.Options, kind: String = "apply",
+                      recovered: [Store.InterruptedAction] = [],
+                      progress: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> AppliedRun
+    {
+        let planJSON = try? PlanRenderer.json(planned.plan)
+        let runID = try store.beginRun(kind: kind, commit: planned.commit.commit, repository: planned.commit.repository,
+                                       path: planned.commit.path, summary: planned.plan.header, planJSON: planJSON)
+        try store.saveAllocations(planned.allocations)
+        var unreachable = sessions.unreachable
+        for (host, reason) in await sessions.prepare() { unreachable[host] = reason }
+        let store = self.store
+        let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
+            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail)
+            progress(event)
+        }
+        let result = await applier.apply(planned.steps)
+        var applied = AppliedRun(runID: runID, planned: planned, result: result, recovered: recovered, unreachable: unreachable)
+        var outcome = "\(result.succeeded) succeeded, \(result.failed) failed, \(result.skipped) skipped"
+        if !unreachable.isEmpty { outcome += "; unreachable: " + unreachable.keys.sorted().joined(separator: ", ") }
+        try store.finishRun(runID, result: applied.succeeded ? "succeeded" : "failed", detail: outcome)
+        applied.unreachable = unreachable
+        return applied
+    }
+
+    /// Records a run that never reached the hosts (refused, invalid source).
+    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String) {
+        if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository, path: path) {
+            try? store.finishRun(id, result: "refused", detail: reason)
+        }
+    }
+
+    /// Records a drift check in the history.
+    public func recordDrift(_ report: DriftReport, repository: String?, path: String?) {
+        guard let id = try? store.beginRun(kind: "drift", commit: report.commit, repository: repository, path: path,
+                                           summary: "\(report.items.count) drift items")
+        else { return }
+        try? store.finishRun(id, result: report.hasDrift ? "drifted" : "clean")
+    }
+}

@@ -1,0 +1,71 @@
+import DriftlessCore
+import DriftlessGit
+import Foundation
+
+/// A commit read from git and validated: the desired state the engine converges to.
+public struct LoadedCommit: Sendable {
+    public var repository: String
+    public var commit: String
+    public var path: String
+    public var state: DesiredState
+    public var report: ValidationReport
+}
+
+/// Why the engine stopped before touching any host.
+public enum EngineError: Error, CustomStringConvertible {
+    /// The commit has errors: the report lists each with file, line and field.
+    case invalid(ValidationReport)
+    /// A safety rule refused the plan.
+    case refused([String])
+    /// Nothing was applied yet, so there is nothing to compare the hosts with.
+    case nothingApplied
+    case source(String)
+
+    public var description: String {
+        switch self {
+        case let .invalid(report):
+            "the manifests have \(report.summary.errors) error\(report.summary.errors == 1 ? "" : "s"); nothing was changed"
+        case let .refused(reasons): "refused: " + reasons.joined(separator: "; ")
+        case .nothingApplied: "nothing has been applied from this state directory yet; run `driftless apply` first"
+        case let .source(message): message
+        }
+    }
+}
+
+/// Opens (or fetches) a repository once and reads validated commits from it.
+public final class ManifestSource: @unchecked Sendable {
+    public let repository: GitRepository
+    public let path: String
+
+    public init(location: String, path: String, cacheRoot: String) throws {
+        do {
+            repository = try GitRepository.openOrFetch(location, cacheRoot: cacheRoot)
+        } catch {
+            throw EngineError.source("cannot read repository \(location): \(error)")
+        }
+        self.path = path
+    }
+
+    /// The full commit id of `revision` (default: HEAD).
+    public func resolve(_ revision: String?) throws -> String {
+        try repository.resolve(revision)
+    }
+
+    /// Reads and validates the manifests of `revision`; throws `EngineError.invalid` on any error.
+    public func load(_ revision: String?) throws -> LoadedCommit {
+        let snapshot: ManifestSnapshot
+        do {
+            snapshot = try repository.readManifests(at: revision, under: path)
+        } catch {
+            throw EngineError.source("cannot read \(revision ?? "HEAD") of \(repository.displayName): \(error)")
+        }
+        let result = ManifestLoader.load(snapshot.files)
+        var extra = snapshot.diagnostics
+        if snapshot.files.isEmpty { extra.warning("no manifests (*.yaml, *.yml) found", at: nil) }
+        let report = ValidationReport(
+            source: .init(repository: repository.displayName, commit: snapshot.commit, path: path.isEmpty ? nil : path),
+            result: result, extra: extra)
+        guard report.valid else { throw EngineError.invalid(report) }
+        return LoadedCommit(repository: repository.displayName, commit: snapshot.commit, path: path, state: result.state, report: report)
+    }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Driftless against an Ansible playbook (community.libvirt and
+# openvswitch.openvswitch) reaching the same end state on the real libvirtd and Open vSwitch:
+# N instances (default 20) on 4 VLAN networks, N/2 data volumes, from scratch and then a
+# no-op re-run. The goal: Driftless at least 5x faster from scratch, at least 20x on the no-op.
+#
+#   bash benchmarks/compare_ansible.sh [--count N] [--keep] [--ansible-only]
+#
+#   --count N        instances (default 20)
+#   --keep           leave the Ansible leg's end state in place (skips its teardown and the
+#                    Driftless leg, whose domains have the same bench.web-NN names)
+#   --ansible-only   skip the Driftless leg
+#
+# Needs root, Debian's `ansible` package (carries both collections), python3-libvirt and
+# python3-lxml for /usr/bin/python3, qemu-utils and genisoimage. libvirtd and Open vSwitch are
+# started with scripts/start-*.sh when their sockets do not answer; never restarted.
+# The legs run one after the other and each removes what it made, because both name their
+# domains bench.web-NN. The layout of the instances is in benchmarks/ansible/playbook.yml.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+ANSIBLE_DIR="$HERE/ansible"
+COUNT=20
+KEEP=0
+ANSIBLE_ONLY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --count) COUNT="$2"; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        --ansible-only) ANSIBLE_ONLY=1; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "compare_ansible: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+URI=qemu:///system
+BENCH_ROOT=/var/lib/driftless-bench/ansible
+SOURCE_IMAGE="$BENCH_ROOT/seed/tiny.qcow2"
+BRIDGE=br-bench-a
+LOG_DIR="$(mktemp -d /tmp/driftless-compare-ansible.XXXXXX)"
+
+log() { printf 'compare_ansible: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- Preflight -------------------------------------------------------------------------------
+preflight() {
+    [ "$(id -u)" -eq 0 ] || die "must run as root"
+    virsh -q -c "$URI" version >/dev/null 2>&1 || bash "$REPO/scripts/start-libvirt.sh"
+    ovs-vsctl --timeout=5 show >/dev/null 2>&1 || bash "$REPO/scripts/start-ovs.sh"
+    command -v ansible-playbook >/dev/null || die "ansible missing: apt-get install -y ansible"
+    local collections
+    collections="$(ansible-galaxy collection list 2>/dev/null)"
+    grep -q '^community.libvirt ' <<<"$collections" || die "collection community.libvirt missing"
+    grep -q '^openvswitch.openvswitch ' <<<"$collections" || die "collection openvswitch.openvswitch missing"
+    /usr/bin/python3 -c 'import libvirt, lxml' 2>/dev/null \
+        || die "python3-libvirt / python3-lxml missing: apt-get install -y python3-libvirt python3-lxml"
+    command -v genisoimage >/dev/null || die "genisoimage missing: apt-get install -y genisoimage"
+    command -v qemu-img >/dev/null || die "qemu-img missing: apt-get install -y qemu-utils"
+    log "ansible $(ansible --version | sed -n '1s/.*core \([0-9.]*\).*/\1/p'), $(grep -E '^(community.libvirt|openvswitch.openvswitch) ' <<<"$collections" | awk '{printf "%s %s  ", $1, $2}')"
+}
+
+# --- Ansible leg -----------------------------------------------------------------------------
+ANSIBLE_SCRATCH=""
+ANSIBLE_NOOP=""
+
+# run_playbook LABEL: runs the playbook, leaves seconds in $RUN_SECONDS and the recap's
+# changed= count in $RUN_CHANGED; fails on a failed or unreachable task.
+run_playbook() {
+    local label="$1" out="$LOG_DIR/ansible-$1.log" start end recap
+    start="$(now)"
+    if ! (cd "$ANSIBLE_DIR" && ansible-playbook playbook.yml -e "bench_count=$COUNT") >"$out" 2>&1; then
+        tail -30 "$out" >&2
+        die "ansible-playbook ($label) failed, log: $out"
+    fi
+    end="$(now)"
+    RUN_SECONDS="$(elapsed "$start" "$end")"
+    recap="$(grep -E '^localhost +:' "$out" | tail -1)"
+    RUN_CHANGED="$(sed -n 's/.*changed=\([0-9]*\).*/\1/p' <<<"$recap")"
+    log "ansible $label: ${RUN_SECONDS}s, $recap"
+}
+
+verify_end_state() {
+    local running ports tagged
+    running="$(virsh -q -c "$URI" list --state-running --name | grep -c '^bench\.web-' || true)"
+    [ "$running" -eq "$COUNT" ] || die "expected $COUNT running bench.web-* domains, found $running"
+    ports="$(ovs-vsctl --timeout=10 list-ports "$BRIDGE" | grep -c '^abw' || true)"
+    tagged="$(ovs-vsctl --timeout=10 --bare --columns=name,tag find Port 'tag>=101' 'tag<=104' | grep -c '^abw' || true)"
+    [ "$ports" -gt 0 ] && [ "$ports" -eq "$tagged" ] || die "$ports ports on $BRIDGE but $tagged carry a VLAN tag 101..104"
+    [ "$(ovs-vsctl get Bridge "$BRIDGE" datapath_type)" = netdev ] || die "$BRIDGE is not on the netdev datapath"
+    log "verified: $running domains running, $ports ports on $BRIDGE all tagged"
+}
+
+ansible_leg() {
+    log "ansible leg: $COUNT instances, logs in $LOG_DIR"
+    bash "$ANSIBLE_DIR/teardown.sh" >/dev/null
+    mkdir -p "$(dirname "$SOURCE_IMAGE")"
+    qemu-img create -q -f qcow2 "$SOURCE_IMAGE" 64M
+
+    run_playbook from-scratch
+    ANSIBLE_SCRATCH="$RUN_SECONDS"
+    verify_end_state
+
+    run_playbook no-op
+    ANSIBLE_NOOP="$RUN_SECONDS"
+    [ "$RUN_CHANGED" = 0 ] || die "the no-op run changed $RUN_CHANGED things (log: $LOG_DIR/ansible-no-op.log)"
+    verify_end_state
+
+    if [ "$KEEP" = 1 ]; then
+        log "--keep: leaving the Ansible leg's end state in place"
+    else
+        bash "$ANSIBLE_DIR/teardown.sh" >&2
+    fi
+}
+
+# --- Driftless leg ---------------------------------------------------------------------------
+DRIFTLESS_SCRATCH=""
+DRIFTLESS_NOOP=""
+
+# >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>  PLACEHOLDER: DRIFTLESS LEG  <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<
+# To be filled in by the Driftless engineers. Expected to:
+#   1. generate a manifest repo (git) with the same end state as benchmarks/ansible/playbook.yml
+#      for $COUNT instances: project `bench` (domains bench.web-NN), image tiny (sha256
+#      1b7af784…d9e1), 4 networks on VLANs 101..104 on bridge br-bench-a (netdev), instance i on
+#      VLAN 101+(i-1)%4 plus VLAN 101+i%4 when i is even, a 1G data volume for i <= COUNT/2,
+#      64MiB, 1 vCPU, 1GiB root disk, one user with one SSH key, power running;
+#   2. time `driftless apply --repo "$repo" --yes` from scratch into DRIFTLESS_SCRATCH (seconds,
+#      one decimal) and check the end state (verify_end_state checks `abw*` tap names; adapt);
+#   3. time the same command again (no-op) into DRIFTLESS_NOOP;
+#   4. remove everything it made (domains, bridge, pools, files), as teardown.sh does for Ansible.
+driftless_leg() {
+    log "driftless leg: not implemented yet (placeholder in $0)"
+    DRIFTLESS_SCRATCH=""
+    DRIFTLESS_NOOP=""
+}
+# >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>  END OF PLACEHOLDER  <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<
+
+# --- Main ------------------------------------------------------------------------------------
+preflight
+ansible_leg
+if [ "$ANSIBLE_ONLY" = 0 ] && [ "$KEEP" = 0 ]; then driftless_leg; fi
+
+echo "instances: $COUNT"
+echo "ansible from-scratch: $ANSIBLE_SCRATCH s"
+echo "ansible no-op: $ANSIBLE_NOOP s"
+status=0
+if [ -n "$DRIFTLESS_SCRATCH" ] && [ -n "$DRIFTLESS_NOOP" ]; then
+    echo "driftless from-scratch: $DRIFTLESS_SCRATCH s"
+    echo "driftless no-op: $DRIFTLESS_NOOP s"
+    ratio() { awk -v a="$1" -v d="$2" 'BEGIN { printf "%.1f", (d > 0 ? a / d : 0) }'; }
+    scratch_ratio="$(ratio "$ANSIBLE_SCRATCH" "$DRIFTLESS_SCRATCH")"
+    noop_ratio="$(ratio "$ANSIBLE_NOOP" "$DRIFTLESS_NOOP")"
+    verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "MISSED") }'; }
+    echo "speedup from-scratch: ${scratch_ratio}x (goal 5x: $(verdict "$scratch_ratio" 5))"
+    echo "speedup no-op: ${noop_ratio}x (goal 20x: $(verdict "$noop_ratio" 20))"
+    [ "$(verdict "$scratch_ratio" 5)" = met ] && [ "$(verdict "$noop_ratio" 20)" = met ] || status=1
+else
+    echo "driftless: not measured"
+fi
+exit "$status"
