@@ -42,8 +42,6 @@ LOG_DIR="$(mktemp -d /tmp/driftless-compare-ansible.XXXXXX)"
 
 log() { printf 'compare_ansible: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- Preflight -------------------------------------------------------------------------------
 preflight() {
@@ -68,18 +66,23 @@ ANSIBLE_NOOP=""
 
 # run_playbook LABEL: runs the playbook, leaves seconds in $RUN_SECONDS and the recap's
 # changed= count in $RUN_CHANGED; fails on a failed or unreachable task.
+# The per-task profile (ansible.posix.profile_tasks) is in the log.
 run_playbook() {
-    local label="$1" out="$LOG_DIR/ansible-$1.log" start end recap
-    start="$(now)"
-    if ! (cd "$ANSIBLE_DIR" && ansible-playbook playbook.yml -e "bench_count=$COUNT") >"$out" 2>&1; then
+    local label="$1" out="$LOG_DIR/ansible-$1.log" times="$LOG_DIR/ansible-$1.time" recap rc=0 cpu
+    local TIMEFORMAT='%R %U %S'
+    { time (cd "$ANSIBLE_DIR" && ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks \
+        ansible-playbook playbook.yml -e "bench_count=$COUNT" >"$out" 2>&1); } 2>"$times" || rc=$?
+    if [ "$rc" -ne 0 ]; then
         tail -30 "$out" >&2
         die "ansible-playbook ($label) failed, log: $out"
     fi
-    end="$(now)"
-    RUN_SECONDS="$(elapsed "$start" "$end")"
-    recap="$(grep -E '^localhost +:' "$out" | tail -1)"
+    local wall user sys
+    read -r wall user sys <"$times"
+    RUN_SECONDS="$(awk -v w="$wall" 'BEGIN { printf "%.1f", w }')"
+    cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')"
+    recap="$(grep -E '^localhost +:' "$out" | tail -1 | tr -s ' ')"
     RUN_CHANGED="$(sed -n 's/.*changed=\([0-9]*\).*/\1/p' <<<"$recap")"
-    log "ansible $label: ${RUN_SECONDS}s, $recap"
+    log "ansible $label: ${RUN_SECONDS}s wall, ${cpu}s CPU (user+sys); $recap"
 }
 
 verify_end_state() {

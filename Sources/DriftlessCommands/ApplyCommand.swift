@@ -11,8 +11,8 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Converge the hosts to a commit: plan, confirm, apply, record.",
         discussion: """
             Plans like `driftless plan`, prints the plan, asks for confirmation on a terminal (and refuses \
-            without --yes elsewhere), then applies it: images, networks and volumes before the instances that \
-            use them, deletes in reverse, independent steps in parallel, transient failures retried, the \
+            without --yes elsewhere), then applies it: images and volumes before the instances that use \
+            them, instance deletes before the volumes they free, Open vSwitch port fixes last, independent steps in parallel, transient failures retried, the \
             dependents of a failed step skipped. Every step is journalled in the state directory before and \
             after it runs; only one apply runs per state directory at a time.
 
@@ -44,6 +44,10 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How many steps run at once.", valueName: "n"))
     var parallel: Int = 4
 
+    @Option(name: .long, help: ArgumentHelp("How long a deleted instance may take to shut down (ACPI) before it is powered off.",
+                                            valueName: "seconds"))
+    var shutdownTimeout: Int = 20
+
     @Option(name: .long, help: "Output format: text or json (the plan and each step's result).")
     var format: OutputFormat = .text
 
@@ -51,6 +55,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
     }
 
     func run() async throws {
@@ -133,7 +138,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         let printer = ProgressPrinter()
-        let options = Applier.Options(parallelism: parallel)
+        let options = Applier.Options(parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
         return try await reconciler.apply(planned, sessions: sessions, options: options, recovered: recovered) { event in
             printer.handle(event)
         }

@@ -48,6 +48,13 @@ struct DriftCommand: AsyncParsableCommand {
             let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(source.repo)") : nil
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
+            if heal {
+                let recovered = try reconciler.store.recoverInterruptedRuns()
+                if !recovered.isEmpty {
+                    Terminal.writeError("A previous run was interrupted with \(recovered.count) step\(recovered.count == 1 ? "" : "s") in flight ("
+                        + recovered.map(\.action).joined(separator: ", ") + "); the hosts are observed afresh.\n")
+                }
+            }
             guard let last = try reconciler.store.lastAppliedRun(), let commitID = last.commit else {
                 throw EngineError.nothingApplied
             }
@@ -60,9 +67,18 @@ struct DriftCommand: AsyncParsableCommand {
                 reconciler.recordDrift(report, repository: commit.repository, path: commit.path)
                 var healed: Bool?
                 if heal && !planned.plan.isEmpty {
-                    let refusals = ApplyGuard(allowMassDelete: false, allowReplace: allowReplace)
+                    var refusals = ApplyGuard(allowMassDelete: false, allowReplace: allowReplace)
                         .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-                    if !refusals.isEmpty { throw EngineError.refused(refusals) }
+                    if planned.plan.hasErrors {
+                        refusals.insert("the plan has errors: " + planned.plan.diagnostics.filter { $0.severity == .error }
+                            .map(\.description).joined(separator: "; "), at: 0)
+                    }
+                    if !refusals.isEmpty {
+                        printReport(report)
+                        reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository,
+                                                 path: commit.path, reason: "heal: " + refusals.joined(separator: "; "))
+                        throw EngineError.refused(refusals)
+                    }
                     printReport(report)
                     let printer = ProgressPrinter()
                     let applied = try await reconciler.apply(planned, sessions: sessions, options: Applier.Options(parallelism: parallel),
@@ -81,7 +97,8 @@ struct DriftCommand: AsyncParsableCommand {
         if healed == nil { printReport(report) }
         if healed == false { throw ExitCode.failure }
         if healed == true { return }
-        if report.items.contains(where: { $0.type == .unreachable }) && !detailedExitcode { throw ExitCode.failure }
+        // A host that could not be read is an error: nothing is known about it, drift or not.
+        if report.items.contains(where: { $0.type == .unreachable }) { throw ExitCode.failure }
         if detailedExitcode && report.hasDrift { throw ExitStatus.changes }
     }
 

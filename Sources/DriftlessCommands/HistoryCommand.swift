@@ -28,12 +28,9 @@ struct StatusCommand: AsyncParsableCommand {
         let status = try await reportingErrors { () throws -> Status in
             let store = try Store(stateDirectory: stateOptions.directory)
             let lockPath = (stateOptions.directory as NSString).appendingPathComponent("driftless.lock")
-            var holder: StateLock.Holder?
-            if let lock = try? StateLock(stateDirectory: stateOptions.directory, command: "driftless status") {
-                lock.release()
-            } else {
-                holder = StateLock.readHolder(lockPath)
-            }
+            // Read, never taken: a status must not make an apply starting now fail. The holder record is
+            // cleared on release; a record whose process is gone is a stale lock (flock died with it).
+            let holder = StateLock.readHolder(lockPath).flatMap { kill($0.pid, 0) == 0 ? $0 : nil }
             return Status(stateDirectory: stateOptions.directory, lastApplied: try store.lastAppliedRun().map(RunView.init),
                           latestRuns: try store.history(limit: 5).map(RunView.init), lockHolder: holder,
                           ipAllocations: try store.loadAllocations().count)
@@ -63,7 +60,7 @@ struct StatusCommand: AsyncParsableCommand {
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
-        abstract: "List past runs (plan, apply, drift), newest first, or show one run's journal.",
+        abstract: "List past runs (apply, drift), newest first, or show one run's journal.",
         discussion: """
             Examples:
               driftless history               the latest 20 runs

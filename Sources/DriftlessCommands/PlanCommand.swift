@@ -13,9 +13,9 @@ struct PlanCommand: AsyncParsableCommand {
             and prints the difference, field by field, each change labelled with its effect: live, at next \
             boot, replaces the instance (root disk data lost) or destroys data.
 
-            What the last applied commit declared and this one does not is pruned (only objects that carry \
-            Driftless's markers). --base REV plans as if REV had been applied last: use it in a pull request \
-            to show what merging the branch would change.
+            Objects Driftless manages on the hosts (domains carrying its marker, volumes recorded in the state \
+            directory) that the commit does not declare are deleted; nothing else ever is. A removed volume \
+            is kept unless the last applied commit (or --base REV) gave it deletionPolicy: Delete.
 
             Exit status: 0 success; 1 error (invalid manifests, an unreachable host, a collision). With \
             --detailed-exitcode: 0 nothing to do, 1 error, 2 changes present.

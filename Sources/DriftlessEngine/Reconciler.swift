@@ -113,7 +113,7 @@ public final class Reconciler: @unchecked Sendable {
     /// Records a drift check in the history.
     public func recordDrift(_ report: DriftReport, repository: String?, path: String?) {
         guard let id = try? store.beginRun(kind: "drift", commit: report.commit, repository: repository, path: path,
-                                           summary: "\(report.items.count) drift items")
+                                           summary: "\(report.items.count) drift item\(report.items.count == 1 ? "" : "s")")
         else { return }
         try? store.finishRun(id, result: report.hasDrift ? "drifted" : "clean")
     }

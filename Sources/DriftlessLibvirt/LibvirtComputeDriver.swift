@@ -92,8 +92,12 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 return try observe(existing, name: request.domainName, marker: marker)
             }
             let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            // No domain yet: a root disk or seed with these names was left by a create that was killed
+            // before it defined the domain (or a delete killed after undefining it); it holds nothing the
+            // instance has used, and may be half-written. Make both afresh.
+            if let leftover = try pool.volumeIfPresent(name: request.rootDisk.volumeName) { try leftover.delete() }
             let rootPath = try ensureRootDisk(request.rootDisk, in: pool)
-            let seedPath = try ensureSeed(for: request, in: pool, replace: false)
+            let seedPath = try ensureSeed(for: request, in: pool, replace: true)
             let xml = domainXML(for: request, rootPath: rootPath, seedPath: seedPath)
             let domain = try connection.defineDomain(xml)
             try domain.setAutostart(request.power == .running)

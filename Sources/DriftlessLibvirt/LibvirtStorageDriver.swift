@@ -60,8 +60,11 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
                 guard let pool = try connection.storagePoolIfPresent(name: spec.name) else { continue }
                 if try pool.isActive() { try pool.refresh() }
                 let owners = try ownership.volumes(host: target.name, pool: spec.name)
+                let pending = try ownership.pendingVolumes(host: target.name, pool: spec.name)
                 for volume in try pool.listAllVolumes() {
                     let name = try volume.name()
+                    // Left half-made by a killed run: not there yet, and not someone else's either.
+                    if pending[name] != nil { continue }
                     guard let owner = owners[name] else {
                         unmanaged.insert(name)
                         continue
@@ -98,9 +101,13 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     public func importImage(_ request: ImageRequest) async throws -> ObservedImage {
         let pool = try await blocking { [self] in try connection.lookupStoragePool(name: target.imagePool.name) }
         if let existing = try await blocking({ try pool.volumeIfPresent(name: request.volumeName) }) {
-            guard try ownership.owner(host: target.name, pool: target.imagePool.name, volume: request.volumeName) == request.id
+            if try ownership.owner(host: target.name, pool: target.imagePool.name, volume: request.volumeName) == request.id {
+                return try await blocking { [self] in try observedImage(request, volume: existing) }
+            }
+            guard try ownership.pendingVolumes(host: target.name, pool: target.imagePool.name)[request.volumeName] == request.id
             else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
-            return try await blocking { [self] in try observedImage(request, volume: existing) }
+            // A run was killed while importing: what it left is incomplete. Start over.
+            try await blocking { Self.removeAfterFailedUpload(existing, pool: pool) }
         }
         // Fetch into a private temporary file, hashing as the bytes arrive.
         let staged = try await stage(request.source)
@@ -111,6 +118,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
         try inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
         return try await blocking { [self] in
             let size = try FileManager.default.attributesOfItem(atPath: staged.file.path)[.size] as? UInt64 ?? 0
+            try ownership.recordPending(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
             let volume = try pool.createVolume(StorageVolumeXML(
                 name: request.volumeName, capacity: size, format: DomainXML.Disk.Format(request.format)))
             do {
@@ -196,10 +204,15 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
         try await blocking { [self] in
             let pool = try connection.lookupStoragePool(name: target.storagePool.name)
             if let existing = try pool.volumeIfPresent(name: request.volumeName) {
-                guard try ownership.owner(host: target.name, pool: target.storagePool.name, volume: request.volumeName) == request.id
+                if try ownership.owner(host: target.name, pool: target.storagePool.name, volume: request.volumeName) == request.id {
+                    return try observedVolume(request.id, existing)
+                }
+                guard try ownership.pendingVolumes(host: target.name, pool: target.storagePool.name)[request.volumeName] == request.id
                 else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
-                return try observedVolume(request.id, existing)
+                // Left half-made by a killed run (it was new, so it holds no data yet): make it again.
+                try existing.delete()
             }
+            try ownership.recordPending(host: target.name, pool: target.storagePool.name, volume: request.volumeName, owner: request.id)
             let xml = StorageVolumeXML(name: request.volumeName, capacity: request.size.bytes,
                                        format: DomainXML.Disk.Format(request.format))
             let volume: LibvirtStorageVolume

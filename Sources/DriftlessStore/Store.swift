@@ -58,6 +58,11 @@ public final class Store: Sendable {
             }
         }
         registerJournal(&migrator)
+        migrator.registerMigration("v5: pending volumes") { db in
+            try db.alter(table: "volume_owner") { t in
+                t.add(column: "pending", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 }
@@ -65,16 +70,24 @@ public final class Store: Sendable {
 extension Store: VolumeOwnership {
     public func owner(host: String, pool: String, volume: String) throws -> ObjectID? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT kind, project, name FROM volume_owner WHERE host = ? AND pool = ? AND volume = ?",
+            try Row.fetchOne(db, sql: "SELECT kind, project, name FROM volume_owner WHERE host = ? AND pool = ? AND volume = ? AND NOT pending",
                              arguments: [host, pool, volume]).flatMap(Self.objectID)
         }
     }
 
     public func volumes(host: String, pool: String) throws -> [String: ObjectID] {
+        try volumes(host: host, pool: pool, pending: false)
+    }
+
+    public func pendingVolumes(host: String, pool: String) throws -> [String: ObjectID] {
+        try volumes(host: host, pool: pool, pending: true)
+    }
+
+    func volumes(host: String, pool: String, pending: Bool) throws -> [String: ObjectID] {
         try queue.read { db in
             var result: [String: ObjectID] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT volume, kind, project, name FROM volume_owner WHERE host = ? AND pool = ?",
-                                        arguments: [host, pool]) {
+            for row in try Row.fetchAll(db, sql: "SELECT volume, kind, project, name FROM volume_owner WHERE host = ? AND pool = ? AND pending = ?",
+                                        arguments: [host, pool, pending]) {
                 if let id = Self.objectID(row) { result[row["volume"]] = id }
             }
             return result
@@ -82,10 +95,18 @@ extension Store: VolumeOwnership {
     }
 
     public func record(host: String, pool: String, volume: String, owner: ObjectID) throws {
+        try record(host: host, pool: pool, volume: volume, owner: owner, pending: false)
+    }
+
+    public func recordPending(host: String, pool: String, volume: String, owner: ObjectID) throws {
+        try record(host: host, pool: pool, volume: volume, owner: owner, pending: true)
+    }
+
+    func record(host: String, pool: String, volume: String, owner: ObjectID, pending: Bool) throws {
         try queue.write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO volume_owner (host, pool, volume, kind, project, name) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [host, pool, volume, owner.kind.rawValue, owner.project, owner.name])
+                sql: "INSERT OR REPLACE INTO volume_owner (host, pool, volume, kind, project, name, pending) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [host, pool, volume, owner.kind.rawValue, owner.project, owner.name, pending])
         }
     }
 

@@ -122,4 +122,18 @@ struct VolumeOwnershipTests {
         try store.forget(host: "local", pool: "vols", volume: "vol-shop.data.qcow2")
         #expect(try store.owner(host: "local", pool: "vols", volume: "vol-shop.data.qcow2") == nil)
     }
+
+    /// A volume being made is pending until it is complete: neither Driftless's (so never used) nor
+    /// anyone else's (so the next run may remove what a killed run left).
+    @Test func pendingUntilComplete() throws {
+        let store = try Store()
+        let id = ObjectID(.image, "tiny")
+        try store.recordPending(host: "local", pool: "imgs", volume: "img-tiny.qcow2", owner: id)
+        #expect(try store.owner(host: "local", pool: "imgs", volume: "img-tiny.qcow2") == nil)
+        #expect(try store.volumes(host: "local", pool: "imgs").isEmpty)
+        #expect(try store.pendingVolumes(host: "local", pool: "imgs") == ["img-tiny.qcow2": id])
+        try store.record(host: "local", pool: "imgs", volume: "img-tiny.qcow2", owner: id)
+        #expect(try store.owner(host: "local", pool: "imgs", volume: "img-tiny.qcow2") == id)
+        #expect(try store.pendingVolumes(host: "local", pool: "imgs").isEmpty)
+    }
 }

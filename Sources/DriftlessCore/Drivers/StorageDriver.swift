@@ -142,6 +142,13 @@ public protocol VolumeOwnership: Sendable {
     func owner(host: String, pool: String, volume: String) throws -> ObjectID?
     /// Every recorded volume of a pool, by volume name.
     func volumes(host: String, pool: String) throws -> [String: ObjectID]
+    /// Records that a volume is complete and Driftless's.
     func record(host: String, pool: String, volume: String, owner: ObjectID) throws
+    /// Records the intent to make a volume, before it is created: a volume left behind by a run killed
+    /// mid-create (a half-uploaded image) is then known as Driftless's leftover, neither used nor taken
+    /// for someone else's, and is removed and made again by the next run.
+    func recordPending(host: String, pool: String, volume: String, owner: ObjectID) throws
+    /// Volumes recorded as pending (started, never completed), by volume name.
+    func pendingVolumes(host: String, pool: String) throws -> [String: ObjectID]
     func forget(host: String, pool: String, volume: String) throws
 }

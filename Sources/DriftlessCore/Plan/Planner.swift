@@ -71,9 +71,11 @@ public enum ApplyStep: Sendable {
 /// Computes a plan: the desired state of a commit against what the drivers observed, field by field.
 ///
 /// Level-based: it compares the commit with the hosts as they are now, whatever happened before.
-/// `previous` is the desired state of the last applied commit: what is in it and no longer desired is
-/// pruned (Flux's rule: prune = previous inventory minus new inventory), and only among objects the hosts
-/// show as Driftless's.
+/// The inventory is on the hosts: an instance whose domain carries Driftless's marker, or a volume the
+/// store records as Driftless's, that the commit does not declare is pruned; nothing else ever is. One
+/// Driftless state directory owns a set of hosts (as one Terraform state owns its resources).
+/// `previous` is the desired state of the last applied commit (or `--base`): it decides whether a
+/// volume whose manifest is gone is deleted (`deletionPolicy: Delete`) or retained (the default).
 public enum Planner {
     /// A plan and the steps that carry it out, in dependency order.
     public struct Outcome: Sendable {
@@ -149,7 +151,7 @@ public enum Planner {
             let name = StorageNaming.volumeName(project: volume.project ?? "", name: volume.name, format: volume.spec.format)
             if let storage = host.storage.value, storage.unmanagedVolumeNames.contains(name) {
                 diagnostics.append(Diagnostic(.error, at: volume.source?.location, field: "metadata.name",
-                                              "host \(host.target.name) has a volume \(name) that Driftless does not manage; it is never overwritten"))
+                                              "host \(host.target.name) has a volume \(name) that Driftless does not manage; it is never overwritten (which volumes are Driftless's is recorded in the state directory: is this the one that made it?)"))
                 continue
             }
             let observed = host.storage.value?.volumes.first { $0.id == volume.id }

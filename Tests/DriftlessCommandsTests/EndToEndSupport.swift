@@ -1,0 +1,261 @@
+import DriftlessStore
+import Foundation
+import XCTest
+
+/// The output of a finished command.
+struct CommandOutput {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// A child process started in the background (for SIGKILL and concurrency tests).
+struct Spawned {
+    var pid: pid_t
+    var outFile: String
+    var errFile: String
+
+    /// Waits for the child and collects its output.
+    func wait() -> CommandOutput {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        defer {
+            try? FileManager.default.removeItem(atPath: outFile)
+            try? FileManager.default.removeItem(atPath: errFile)
+        }
+        return CommandOutput(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+                             stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
+                             stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) { _ = Foundation.kill(pid, signal) }
+}
+
+/// Starts a command with `posix_spawnp`, output to files, stdin from /dev/null (Foundation's `Process`
+/// can hang when a daemon the command starts inherits its descriptors).
+func spawn(_ arguments: [String], environment: [String: String] = [:]) throws -> Spawned {
+    struct SpawnFailed: Error { var arguments: [String]; var errno: Int32 }
+    let base = NSTemporaryDirectory() + "dl-e2e-\(UUID().uuidString)"
+    let out = base + ".out", err = base + ".err"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    env["NO_COLOR"] = "1"
+    var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let result = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
+    guard result == 0 else { throw SpawnFailed(arguments: arguments, errno: result) }
+    return Spawned(pid: pid, outFile: out, errFile: err)
+}
+
+@discardableResult
+func sh(_ arguments: String...) throws -> CommandOutput {
+    try spawn(arguments).wait()
+}
+
+/// One isolated cloud for an end-to-end test: its own project (so domain names, MACs and port ids are
+/// unique), bridge, pools, image, git repository and state directory, all removed afterwards.
+final class EndToEndWorld {
+    static let libvirtURI = "qemu:///system"
+    let id: String
+    let root: String
+    let project: String
+    let bridge: String
+    var repo: String { root + "/repo" }
+    var state: String { root + "/state" }
+    var volumesPool: String { "dle2e-\(id)-vols" }
+    var imagesPool: String { "dle2e-\(id)-imgs" }
+
+    init() throws {
+        id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
+        root = "/var/tmp/driftless-e2e-\(id)"
+        project = "p\(id)"
+        bridge = "br-e\(id)"
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        let image = try sh("qemu-img", "create", "-q", "-f", "qcow2", root + "/tiny.qcow2", "64M")
+        guard image.status == 0 else { throw CocoaError(.fileWriteUnknown) }
+        try git("init", "-q", "-b", "main")
+    }
+
+    /// Removes every domain, pool, bridge and file of this world.
+    func destroy() {
+        for name in domains() {
+            _ = try? sh("virsh", "-c", Self.libvirtURI, "destroy", name)
+            _ = try? sh("virsh", "-c", Self.libvirtURI, "undefine", name)
+        }
+        for pool in [volumesPool, imagesPool] {
+            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-destroy", pool)
+            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-undefine", pool)
+        }
+        _ = try? sh("ovs-vsctl", "--if-exists", "del-br", bridge)
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    // MARK: - Manifests
+
+    struct InstanceSpec {
+        var name: String
+        var memory = "64MiB"
+        var vcpus = 1
+        var volumes: [String] = []
+        var userData: String?
+    }
+
+    struct VolumeSpec {
+        var name: String
+        var policy = "Retain"
+        var format = "qcow2"
+    }
+
+    /// Writes the world's manifests: one host, the project, the image, one network, and the given volumes
+    /// and instances (none: a commit that declares nothing but the host and project).
+    func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true) throws {
+        var docs = ["""
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: local}
+            spec:
+              libvirt: \(Self.libvirtURI)
+              ovsdb: unix:/var/run/openvswitch/db.sock
+              bridge: \(bridge)
+              datapath: netdev
+              storagePool: {name: \(volumesPool), path: \(root)/pools/vols}
+              imagePool: {name: \(imagesPool), path: \(root)/pools/imgs}
+            """, """
+            apiVersion: driftless.dev/v1
+            kind: Project
+            metadata: {name: \(project)}
+            """]
+        if !instances.isEmpty || network {
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Image
+                metadata: {name: tiny}
+                spec:
+                  source: {path: \(root)/tiny.qcow2}
+                  sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1
+                  format: qcow2
+                """)
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Network
+                metadata: {name: net, project: \(project)}
+                spec: {cidr: 10.77.0.0/24, vlan: 77}
+                """)
+        }
+        for volume in volumes {
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Volume
+                metadata: {name: \(volume.name), project: \(project)}
+                spec: {size: 64MiB, format: \(volume.format), deletionPolicy: \(volume.policy)}
+                """)
+        }
+        for instance in instances {
+            var doc = """
+                apiVersion: driftless.dev/v1
+                kind: Instance
+                metadata: {name: \(instance.name), project: \(project)}
+                spec:
+                  image: tiny
+                  vcpus: \(instance.vcpus)
+                  memory: \(instance.memory)
+                  rootDisk: 128MiB
+                  networks: [{network: net}]
+                  volumes: [\(instance.volumes.joined(separator: ", "))]
+                """
+            if let userData = instance.userData {
+                doc += "\n  userData: |\n" + userData.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n")
+            }
+            docs.append(doc)
+        }
+        try (docs.joined(separator: "\n---\n") + "\n").write(toFile: repo + "/cloud.yaml", atomically: true, encoding: .utf8)
+    }
+
+    @discardableResult
+    func commit(_ message: String) throws -> String {
+        try git("add", "-A")
+        try git("commit", "-q", "--allow-empty", "-m", message)
+        return try git("rev-parse", "HEAD")
+    }
+
+    @discardableResult
+    func git(_ arguments: String...) throws -> String {
+        let output = try spawn(["git", "-C", repo, "-c", "user.name=Test", "-c", "user.email=t@example.com"] + arguments).wait()
+        guard output.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: output.stderr]) }
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: - Driftless
+
+    /// Runs `driftless <command> --repo <repo> --state <state> …`.
+    func driftless(_ command: String, _ arguments: String...) throws -> CommandOutput {
+        try start(command, arguments).wait()
+    }
+
+    func start(_ command: String, _ arguments: [String]) throws -> Spawned {
+        var all = [DriftlessBinary.url.path, command]
+        if !["status", "history"].contains(command) { all += ["--repo", repo] }
+        return try spawn(all + ["--state", state] + arguments)
+    }
+
+    /// The journal's `started` entries of all runs, read the way `driftless history` reads them.
+    func startedSteps() -> Int {
+        guard FileManager.default.fileExists(atPath: state + "/driftless.sqlite"),
+              let store = try? Store(stateDirectory: state),
+              let runs = try? store.history(limit: 100)
+        else { return 0 }
+        return runs.reduce(0) { count, run in
+            count + ((try? store.journalEntries(run: run.id))?.filter { $0.phase == "started" }.count ?? 0)
+        }
+    }
+
+    // MARK: - Seen from outside
+
+    func domains() -> [String] {
+        let output = (try? sh("virsh", "-c", Self.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
+        return output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(project + ".") }.sorted()
+    }
+
+    func domainState(_ name: String) -> String {
+        ((try? sh("virsh", "-c", Self.libvirtURI, "domstate", "\(project).\(name)"))?.stdout ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func domainUUID(_ name: String) -> String {
+        ((try? sh("virsh", "-c", Self.libvirtURI, "domuuid", "\(project).\(name)"))?.stdout ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `Max memory` of the persistent definition, in KiB.
+    func maxMemoryKiB(_ name: String) -> Int? {
+        let xml = (try? sh("virsh", "-c", Self.libvirtURI, "dumpxml", "--inactive", "\(project).\(name)"))?.stdout ?? ""
+        guard let range = xml.range(of: #"<memory unit='KiB'>(\d+)</memory>"#, options: .regularExpression) else { return nil }
+        return Int(String(xml[range].filter(\.isNumber)))
+    }
+
+    func volumes(in pool: String) -> [String] {
+        let output = (try? sh("virsh", "-c", Self.libvirtURI, "vol-list", "--pool", pool))?.stdout ?? ""
+        return output.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: " ").first.map(String.init) }.sorted()
+    }
+
+    /// The bridge's ports with their VLAN tag and iface-id.
+    func ports() -> [(name: String, tag: String, ifaceID: String)] {
+        let names = ((try? sh("ovs-vsctl", "list-ports", bridge))?.stdout ?? "").split(separator: "\n").map(String.init)
+        return names.map { name in
+            let tag = ((try? sh("ovs-vsctl", "get", "Port", name, "tag"))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let iface = ((try? sh("ovs-vsctl", "--if-exists", "get", "Interface", name, "external_ids:iface-id"))?.stdout ?? "")
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\"\n "))
+            return (name, tag, iface)
+        }
+    }
+}

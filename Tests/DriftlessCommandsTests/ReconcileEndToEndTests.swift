@@ -1,0 +1,312 @@
+import Foundation
+import XCTest
+
+/// `driftless plan`, `apply` and `drift` end to end, as an operator runs them, against the real libvirtd
+/// (QEMU guests) and Open vSwitch of this machine; every outcome is checked from outside with `virsh` and
+/// `ovs-vsctl`.
+///
+/// XCTest, so these run one at a time and never beside the driver tests that restart the daemons.
+final class ReconcileEndToEndTests: XCTestCase {
+    var world: EndToEndWorld!
+
+    override func setUpWithError() throws {
+        if ProcessInfo.processInfo.environment["DRIFTLESS_SKIP_LIBVIRT_TESTS"] == "1"
+            || ProcessInfo.processInfo.environment["DRIFTLESS_SKIP_OVS_TESTS"] == "1"
+        {
+            throw XCTSkip("DRIFTLESS_SKIP_LIBVIRT_TESTS or DRIFTLESS_SKIP_OVS_TESTS is set")
+        }
+        for socket in ["/var/run/libvirt/libvirt-sock", "/var/run/openvswitch/db.sock"] where !FileManager.default.fileExists(atPath: socket) {
+            XCTFail("\(socket) is absent: start the daemons with scripts/start-libvirt.sh and scripts/start-ovs.sh")
+            throw XCTSkip("daemons missing")
+        }
+        world = try EndToEndWorld()
+    }
+
+    override func tearDown() {
+        world?.destroy()
+    }
+
+    func assertSuccess(_ output: CommandOutput, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(output.status, 0, "\(what)\n--- stdout\n\(output.stdout)\n--- stderr\n\(output.stderr)", file: file, line: line)
+    }
+
+    func planJSON(_ extra: String...) throws -> [String: Any] {
+        let output = try world.start("plan", ["--format", "json"] + extra).wait()
+        XCTAssertEqual(output.status, 0, output.stderr)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any], output.stdout)
+    }
+
+    func assertPlanIsEmpty(file: StaticString = #filePath, line: UInt = #line) throws {
+        let output = try world.driftless("plan", "--detailed-exitcode")
+        XCTAssertEqual(output.status, 0, "a plan right after an apply must be empty:\n\(output.stdout)\(output.stderr)", file: file, line: line)
+        XCTAssertTrue(output.stdout.hasPrefix("No changes."), output.stdout, file: file, line: line)
+    }
+
+    // MARK: - Apply from scratch, no false drift, one in-place update
+
+    func testApplyFromScratchThenPlanIsEmptyThenOneFieldIsOneInPlaceUpdate() throws {
+        try world.writeManifests(instances: [.init(name: "a", volumes: ["data"]), .init(name: "b")], volumes: [.init(name: "data")])
+        try world.commit("two instances")
+
+        let plan = try world.driftless("plan", "--detailed-exitcode")
+        XCTAssertEqual(plan.status, 2, plan.stdout + plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("Plan: 4 to create, 0 to update, 0 to replace, 0 to delete; 0 volumes destroyed"), plan.stdout)
+        XCTAssertEqual(world.domains(), [], "plan changes nothing")
+
+        let apply = try world.driftless("apply", "--yes")
+        assertSuccess(apply, "apply")
+        XCTAssertTrue(apply.stderr.contains("done      create-instance \(world.project)/a@local"), apply.stderr)
+        XCTAssertEqual(world.domains(), ["\(world.project).a", "\(world.project).b"])
+        XCTAssertEqual(world.domainState("a"), "running")
+        XCTAssertEqual(world.domainState("b"), "running")
+        let ports = world.ports()
+        XCTAssertEqual(ports.count, 2, "one port per NIC: \(ports)")
+        XCTAssertEqual(Set(ports.map(\.tag)), ["77"])
+        XCTAssertEqual(Set(ports.map(\.ifaceID)).count, 2)
+        XCTAssertTrue(world.volumes(in: world.volumesPool).contains("vol-\(world.project).data.qcow2"))
+
+        try assertPlanIsEmpty()
+
+        // One field: memory up. One update, one change, at next boot; the domain keeps its UUID.
+        let uuid = world.domainUUID("a")
+        try world.writeManifests(instances: [.init(name: "a", memory: "96MiB", volumes: ["data"]), .init(name: "b")],
+                                 volumes: [.init(name: "data")])
+        try world.commit("a: 96MiB")
+        let json = try planJSON()
+        let actions = try XCTUnwrap(json["actions"] as? [[String: Any]])
+        XCTAssertEqual(actions.count, 1, "\(actions)")
+        XCTAssertEqual(actions.first?["action"] as? String, "update")
+        XCTAssertEqual(actions.first?["name"] as? String, "a")
+        XCTAssertEqual((actions.first?["source"] as? [String: Any])?["file"] as? String, "cloud.yaml")
+        let changes = try XCTUnwrap(actions.first?["changes"] as? [[String: Any]])
+        XCTAssertEqual(changes.map { $0["field"] as? String }, ["memory"])
+        XCTAssertEqual(changes.first?["before"] as? String, "64MiB")
+        XCTAssertEqual(changes.first?["after"] as? String, "96MiB")
+        XCTAssertEqual(changes.first?["effect"] as? String, "reboot")
+        XCTAssertEqual((json["summary"] as? [String: Any])?["update"] as? Int, 1)
+
+        assertSuccess(try world.driftless("apply", "--yes"), "apply the update")
+        XCTAssertEqual(world.domainUUID("a"), uuid, "updated in place, not replaced")
+        XCTAssertEqual(world.maxMemoryKiB("a"), 96 * 1024)
+        try assertPlanIsEmpty()
+
+        let history = try world.driftless("history")
+        assertSuccess(history, "history")
+        XCTAssertEqual(history.stdout.split(separator: "\n").filter { $0.contains("apply") && $0.contains("succeeded") }.count, 2, history.stdout)
+    }
+
+    // MARK: - Drift
+
+    func testDriftAfterVirshDestroyAndDelPortIsReportedThenHealed() throws {
+        try world.writeManifests(instances: [.init(name: "a"), .init(name: "b")])
+        try world.commit("two instances")
+        assertSuccess(try world.driftless("apply", "--yes"), "apply")
+        let clean = try world.driftless("drift", "--detailed-exitcode")
+        XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
+
+        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "destroy", "\(world.project).a").status, 0)
+        let portOfB = try XCTUnwrap(world.ports().first { _ in true })
+        XCTAssertEqual(try sh("ovs-vsctl", "del-port", world.bridge, portOfB.name).status, 0)
+
+        let drift = try world.driftless("drift", "--detailed-exitcode", "--format", "json")
+        XCTAssertEqual(drift.status, 2, drift.stdout + drift.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(drift.stdout.utf8)) as? [String: Any])
+        let items = try XCTUnwrap(report["items"] as? [[String: Any]])
+        let fields = items.flatMap { ($0["fields"] as? [[String: Any]] ?? []).map { $0["field"] as? String ?? "" } }
+        XCTAssertTrue(fields.contains("power"), "\(items)")
+        XCTAssertTrue(fields.contains { $0.hasPrefix("networks.net[0].port") }, "\(items)")
+        XCTAssertTrue(items.allSatisfy { $0["type"] as? String == "drifted" }, "\(items)")
+
+        let heal = try world.driftless("drift", "--heal")
+        assertSuccess(heal, "drift --heal")
+        XCTAssertEqual(world.domainState("a"), "running")
+        XCTAssertTrue(world.ports().contains { $0.ifaceID == portOfB.ifaceID && $0.tag == "77" }, "\(world.ports())")
+        XCTAssertEqual(world.ports().count, 2, "no duplicate port: \(world.ports())")
+        XCTAssertEqual(try world.driftless("drift", "--detailed-exitcode").status, 0)
+    }
+
+    // MARK: - Removal, retention, unmanaged objects
+
+    func testRemovingOneInstanceDeletesOnlyItAndVolumesFollowTheirPolicy() throws {
+        try world.writeManifests(instances: [.init(name: "a", volumes: ["keep"]), .init(name: "b", volumes: ["scratch"])],
+                                 volumes: [.init(name: "keep", policy: "Retain"), .init(name: "scratch", policy: "Delete", format: "raw")])
+        try world.commit("a and b")
+        assertSuccess(try world.driftless("apply", "--yes"), "apply")
+        // An unmanaged domain named like a Driftless one, and an unmanaged file in the pool: never touched.
+        let stray = "\(world.project).stray"
+        let xml = world.root + "/stray.xml"
+        try "<domain type='qemu'><name>\(stray)</name><memory unit='MiB'>32</memory><os><type>hvm</type></os></domain>"
+            .write(toFile: xml, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "define", xml).status, 0)
+        let uuidA = world.domainUUID("a")
+        let keepPath = world.root + "/pools/vols/vol-\(world.project).keep.qcow2"
+        let scratchPath = world.root + "/pools/vols/vol-\(world.project).scratch.raw"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratchPath))
+
+        try world.writeManifests(instances: [.init(name: "a")], volumes: [])
+        try world.commit("b and both volumes go")
+        let plan = try world.driftless("plan")
+        XCTAssertTrue(plan.stdout.contains("- instance b"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("= volume keep"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("- volume scratch"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("1 volume destroyed"), plan.stdout)
+        XCTAssertFalse(plan.stdout.contains("stray"), plan.stdout)
+
+        let refused = try world.driftless("apply", "--yes")
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("--allow-replace"), refused.stderr)
+        XCTAssertEqual(world.domainState("b"), "running", "a refused plan changes nothing")
+
+        assertSuccess(try world.driftless("apply", "--yes", "--allow-replace", "--shutdown-timeout", "1"), "apply with --allow-replace")
+        XCTAssertEqual(world.domains(), ["\(world.project).a", stray])
+        XCTAssertEqual(world.domainUUID("a"), uuidA, "a untouched")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: keepPath), "Retain keeps the data")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratchPath), "Delete removes it")
+        try assertPlanIsEmpty()
+    }
+
+    func testAnEmptyCommitIsRefusedAndChangesNothing() throws {
+        try world.writeManifests(instances: [.init(name: "a")])
+        try world.commit("a")
+        assertSuccess(try world.driftless("apply", "--yes"), "apply")
+        try world.writeManifests(instances: [], network: false)
+        try world.commit("oops: everything removed")
+        let refused = try world.driftless("apply", "--yes")
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("declares no images, networks, volumes or instances"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--allow-mass-delete"), refused.stderr)
+        XCTAssertEqual(world.domainState("a"), "running")
+        let history = try world.driftless("history")
+        XCTAssertTrue(history.stdout.contains("refused"), history.stdout)
+    }
+
+    func testInvalidManifestsNameFileLineAndFieldAndChangeNothing() throws {
+        try world.writeManifests(instances: [.init(name: "a", memory: "64MB")])
+        try world.commit("bad memory")
+        let output = try world.driftless("apply", "--yes")
+        XCTAssertEqual(output.status, 1)
+        XCTAssertTrue(output.stderr.contains("cloud.yaml:"), output.stderr)
+        XCTAssertTrue(output.stderr.contains("spec.memory"), output.stderr)
+        XCTAssertEqual(world.domains(), [])
+    }
+
+    func testApplyWithoutYesRefusesOffATerminal() throws {
+        try world.writeManifests(instances: [.init(name: "a")])
+        try world.commit("a")
+        let output = try world.driftless("apply")
+        XCTAssertEqual(output.status, 1)
+        XCTAssertTrue(output.stderr.contains("pass --yes"), output.stderr)
+        XCTAssertEqual(world.domains(), [])
+    }
+
+    // MARK: - Crashes and concurrency
+
+    /// SIGKILL at several points of an apply (after the 1st, 3rd and 5th step started), then a normal run:
+    /// it converges, with no duplicate domain, port or volume, and a plan after it is empty.
+    func testKillMatrixThenConverge() throws {
+        try world.writeManifests(instances: [.init(name: "a", volumes: ["d1"]), .init(name: "b", volumes: ["d2"]), .init(name: "c")],
+                                 volumes: [.init(name: "d1", policy: "Delete"), .init(name: "d2", policy: "Delete")])
+        try world.commit("three instances, two volumes")
+        for killAfter in [1, 3, 5] {
+            if killAfter > 1 {
+                // Back to nothing for the next point: remove everything (allowed explicitly).
+                try world.writeManifests(instances: [], volumes: [], network: false)
+                try world.commit("empty")
+                assertSuccess(try world.driftless("apply", "--yes", "--allow-mass-delete", "--allow-replace", "--shutdown-timeout", "1"), "emptying")
+                XCTAssertEqual(world.domains(), [])
+                try world.git("revert", "--no-edit", "HEAD")
+            }
+            let before = world.startedSteps()
+            let apply = try world.start("apply", ["--yes", "--parallel", "2"])
+            let reached = waitUntilTrue(timeout: 120) { self.world.startedSteps() >= before + killAfter }
+            apply.kill()
+            _ = apply.wait()
+            XCTAssertTrue(reached, "the apply never reached step \(killAfter)")
+
+            let again = try world.driftless("apply", "--yes", "--allow-replace")
+            assertSuccess(again, "the run after SIGKILL at step \(killAfter)")
+            XCTAssertTrue(again.stderr.contains("was interrupted"), "the interrupted run is reported: \(again.stderr)")
+            XCTAssertEqual(world.domains(), ["a", "b", "c"].map { "\(world.project).\($0)" })
+            XCTAssertEqual(world.domains().map { world.domainState(String($0.split(separator: ".")[1])) }, ["running", "running", "running"])
+            let ports = world.ports()
+            XCTAssertEqual(ports.count, 3, "one port per NIC after kill at \(killAfter): \(ports)")
+            XCTAssertEqual(Set(ports.map(\.ifaceID)).count, 3)
+            let volumes = world.volumes(in: world.volumesPool).filter { $0.hasPrefix("vol-") }
+            XCTAssertEqual(volumes, ["vol-\(world.project).d1.qcow2", "vol-\(world.project).d2.qcow2"])
+            XCTAssertEqual(world.volumes(in: world.imagesPool).count, 1, "one image volume")
+            try assertPlanIsEmpty()
+        }
+    }
+
+    func testTwoAppliesAtOnceTheSecondRefusesNamingTheHolder() throws {
+        try world.writeManifests(instances: [.init(name: "a"), .init(name: "b")])
+        try world.commit("a and b")
+        let first = try world.start("apply", ["--yes"])
+        XCTAssertTrue(waitUntilTrue(timeout: 60) { self.world.startedSteps() >= 1 })
+        let second = try world.driftless("apply", "--yes")
+        let firstOutput = first.wait()
+        XCTAssertEqual(second.status, 1)
+        XCTAssertTrue(second.stderr.contains("in use by another driftless"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("pid \(first.pid)"), second.stderr)
+        assertSuccess(firstOutput, "the first apply")
+        XCTAssertEqual(world.domains().count, 2)
+        try assertPlanIsEmpty()
+    }
+
+    /// libvirtd stops while an apply runs: the apply fails (does not hang, records the failure), and the
+    /// next run once libvirtd is back converges.
+    func testAHostGoingAwayMidApplyFailsThenTheNextRunConverges() throws {
+        try world.writeManifests(instances: [.init(name: "a"), .init(name: "b"), .init(name: "c")])
+        try world.commit("three")
+        let apply = try world.start("apply", ["--yes", "--parallel", "1"])
+        XCTAssertTrue(waitUntilTrue(timeout: 60) { self.world.startedSteps() >= 2 })
+        let root = DriftlessBinary.repositoryRoot
+        XCTAssertEqual(try sh(root + "/scripts/stop-libvirt.sh").status, 0)
+        let output = apply.wait()
+        XCTAssertEqual(try sh(root + "/scripts/start-libvirt.sh").status, 0)
+        XCTAssertEqual(output.status, 1, "the apply must fail when its host goes away:\n\(output.stdout)\(output.stderr)")
+        let history = try world.driftless("history")
+        XCTAssertTrue(history.stdout.contains("failed"), history.stdout)
+
+        assertSuccess(try world.driftless("apply", "--yes"), "the run after libvirtd came back")
+        XCTAssertEqual(world.domains().count, 3)
+        XCTAssertEqual(world.ports().count, 3)
+        try assertPlanIsEmpty()
+    }
+
+    // MARK: - Sensitive values
+
+    func testUserDataNeverAppearsInPlansReportsOrHistory() throws {
+        let canary = "CANARY-e2e-\(UUID().uuidString)"
+        try world.writeManifests(instances: [.init(name: "a", userData: "#cloud-config\n# \(canary)\n")])
+        try world.commit("a with user data")
+        for format in ["text", "markdown", "json"] {
+            let output = try world.driftless("plan", "--format", format)
+            XCTAssertFalse((output.stdout + output.stderr).contains(canary), format)
+        }
+        let apply = try world.driftless("apply", "--yes", "--format", "json")
+        assertSuccess(apply, "apply")
+        XCTAssertFalse((apply.stdout + apply.stderr).contains(canary))
+        try world.writeManifests(instances: [.init(name: "a", userData: "#cloud-config\n# \(canary)-2\n")])
+        try world.commit("new user data")
+        let plan = try world.driftless("plan")
+        XCTAssertTrue(plan.stdout.contains("(sensitive value changed)"), plan.stdout)
+        XCTAssertFalse(plan.stdout.contains(canary))
+        let drift = try world.driftless("drift", "--format", "json")
+        XCTAssertFalse((drift.stdout + drift.stderr).contains(canary))
+        let history = try world.driftless("history", "1", "--format", "json")
+        XCTAssertFalse(history.stdout.contains(canary))
+        let database = try Data(contentsOf: URL(fileURLWithPath: world.state + "/driftless.sqlite"))
+        XCTAssertNil(database.range(of: Data(canary.utf8)), "the store never holds user data")
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.
+func waitUntilTrue(timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return condition()
+}
