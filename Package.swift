@@ -75,6 +75,11 @@ let package = Package(
             name: "DriftlessLibvirtBench",
             dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
         ),
+        /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes.
+        .executableTarget(
+            name: "DriftlessReconcileBench",
+            dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore"]
+        ),
         /// The `driftless` command tree.
         .target(
             name: "DriftlessCommands",

@@ -113,7 +113,8 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             seedHash: request.seedHash)
     }
 
-    func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String) -> DomainXML {
+    /// The domain definition Driftless makes for `request` (also used by benchmarks to lay out many domains).
+    public func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String) -> DomainXML {
         var disks = [DomainXML.Disk(path: rootPath, format: .qcow2, target: "vda")]
         for (index, volume) in request.volumes.enumerated() {
             disks.append(DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: Self.diskTarget(index + 1)))

@@ -164,6 +164,11 @@ public struct InstanceSpec: Sendable, Codable, Hashable {
     public struct NIC: Sendable, Codable, Hashable {
         public var network: String
         public var ip: IPv4Address?
+
+        public init(network: String, ip: IPv4Address? = nil) {
+            self.network = network
+            self.ip = ip
+        }
     }
 
     public var image: String

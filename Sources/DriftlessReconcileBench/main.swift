@@ -1,0 +1,226 @@
+// The no-op plan benchmark of issue 5:
+//
+//   swift run -c release DriftlessReconcileBench noop-plan 1000
+//
+// Lays out N managed instances (one NIC and one volume each, four networks) as Driftless would have
+// made them: domains with Driftless metadata on libvirt's test:///default driver (in process: a real
+// libvirt API, no QEMU, so 1,000 guests fit on a laptop), their ports on a real ovsdb-server/ovs-vswitchd
+// bridge, and volumes in the store. Then times the full plan of the commit that declares exactly that
+// state: read the commit from git and validate it, observe every driver, allocate addresses, diff. The
+// plan must be empty, and no write call may reach libvirt or OVSDB: every driver is wrapped in a counter
+// of its write methods, and the OVSDB client's own transaction counter must not move.
+import DriftlessCore
+import DriftlessEngine
+import DriftlessLibvirt
+import DriftlessOVSDB
+import DriftlessStore
+import Foundation
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+@discardableResult
+func shell(_ arguments: String...) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// Counts calls of the write methods of the drivers it wraps; reads pass through.
+final class WriteCounter: ComputeDriver, StorageDriver, NetworkDriver, @unchecked Sendable {
+    let compute: any ComputeDriver
+    let storage: any StorageDriver
+    let network: any NetworkDriver
+    private let lock = NSLock()
+    private(set) var writes: [String] = []
+
+    init(compute: any ComputeDriver, storage: any StorageDriver, network: any NetworkDriver) {
+        self.compute = compute
+        self.storage = storage
+        self.network = network
+    }
+
+    func count(_ name: String) { lock.withLock { writes.append(name) } }
+
+    func observe() async throws -> ComputeObservation { try await compute.observe() }
+    func create(_ request: InstanceRequest) async throws -> ObservedInstance { count("create"); return try await compute.create(request) }
+    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
+        count("update"); return try await compute.update(request, from: observed)
+    }
+    func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
+        count("delete"); try await compute.delete(observed, shutdownTimeout: shutdownTimeout)
+    }
+    func ensurePools() async throws { count("ensurePools"); try await storage.ensurePools() }
+    func observe() async throws -> StorageObservation { try await storage.observe() }
+    func importImage(_ request: ImageRequest) async throws -> ObservedImage { count("importImage"); return try await storage.importImage(request) }
+    func deleteImage(_ image: ObservedImage) async throws { count("deleteImage"); try await storage.deleteImage(image) }
+    func createVolume(_ request: VolumeRequest) async throws -> ObservedVolume { count("createVolume"); return try await storage.createVolume(request) }
+    func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume {
+        count("resizeVolume"); return try await storage.resizeVolume(volume, to: size)
+    }
+    func deleteVolume(_ volume: ObservedVolume) async throws { count("deleteVolume"); try await storage.deleteVolume(volume) }
+    func releaseVolume(_ volume: ObservedVolume) async throws { count("releaseVolume"); try await storage.releaseVolume(volume) }
+    func ensureBridge() async throws { count("ensureBridge"); try await network.ensureBridge() }
+    func observePorts() async throws -> Observed<[ObservedPort]> { try await network.observePorts() }
+    func apply(_ changes: PortChangeSet) async throws { count("ports"); try await network.apply(changes) }
+}
+
+func manifests(count: Int, id: String, root: String) -> String {
+    var docs = ["""
+        apiVersion: driftless.dev/v1
+        kind: Host
+        metadata: {name: bench}
+        spec:
+          libvirt: test:///default
+          ovsdb: unix:/var/run/openvswitch/db.sock
+          bridge: br-n\(id)
+          datapath: netdev
+          storagePool: {name: noop-\(id)-vols, path: \(root)/vols}
+          imagePool: {name: noop-\(id)-imgs, path: \(root)/imgs}
+        """, """
+        apiVersion: driftless.dev/v1
+        kind: Project
+        metadata: {name: bench}
+        """, """
+        apiVersion: driftless.dev/v1
+        kind: Image
+        metadata: {name: tiny}
+        spec:
+          source: {path: \(root)/tiny.qcow2}
+          sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1
+          format: qcow2
+        """]
+    for n in 0..<4 {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: net\(n), project: bench}
+            spec: {cidr: 10.\(100 + n).0.0/22, vlan: \(101 + n)}
+            """)
+    }
+    for i in 0..<count {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: data-\(i), project: bench}
+            spec: {size: 64MiB}
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Instance
+            metadata: {name: vm-\(i), project: bench}
+            spec:
+              image: tiny
+              vcpus: 1
+              memory: 64MiB
+              rootDisk: 1GiB
+              networks: [{network: net\(i % 4)}]
+              volumes: [data-\(i)]
+            """)
+    }
+    return docs.joined(separator: "\n---\n") + "\n"
+}
+
+func noopPlan(count: Int) async throws {
+    let id = String(UUID().uuidString.prefix(6)).lowercased()
+    let root = "/var/tmp/driftless-noop-\(id)"
+    let repo = root + "/repo"
+    try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+    defer {
+        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(id)")
+        try? FileManager.default.removeItem(atPath: root)
+    }
+    try manifests(count: count, id: id, root: root).write(toFile: repo + "/cloud.yaml", atomically: true, encoding: .utf8)
+    try shell("git", "-C", repo, "init", "-q", "-b", "main")
+    try shell("git", "-C", repo, "add", "-A")
+    try shell("git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "bench")
+
+    let reconciler = try Reconciler(stateDirectory: root + "/state")
+    let source = try reconciler.source(repo, path: "")
+    let commit = try source.load(nil)
+    let target = Reconciler.targets(of: commit.state)[0]
+
+    // Lay out the state Driftless would have made, as its drivers make it.
+    let connection = try LibvirtConnection(uri: "test:///default")
+    let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu)
+    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: reconciler.store)
+    let network = try OVSNetworkDriver(host: target)
+    try await network.connect()
+    try await storage.ensurePools()
+    try await network.ensureBridge()
+    let empty = HostObservation(target: target, compute: .known(ComputeObservation(instances: [], unmanagedDomainNames: [])),
+                                storage: .known(StorageObservation(volumes: [], images: [], unmanagedVolumeNames: [])), ports: .known([]))
+    let allocation = IPAllocator.allocate(for: commit.state, existing: [])
+    try reconciler.store.saveAllocations(allocation.allocations)
+    let fromScratch = Planner.plan(desired: commit.state, commit: commit.commit, hosts: [empty], allocations: allocation.allocations)
+    var ports: [DesiredPort] = []
+    let setupStart = ContinuousClock.now
+    for step in fromScratch.steps.map(\.step) {
+        switch step {
+        case let .importImage(_, request):
+            let pool = try connection.lookupStoragePool(name: target.imagePool.name)
+            _ = try pool.createVolume(StorageVolumeXML(name: request.volumeName, capacity: 64 << 20, format: .qcow2))
+            try reconciler.store.record(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
+        case let .createVolume(_, request):
+            _ = try await storage.createVolume(request)
+        case let .createInstance(_, request):
+            let xml = compute.domainXML(for: request, rootPath: "\(root)/vols/\(request.rootDisk.volumeName)", seedPath: "\(root)/vols/seed")
+            try connection.defineDomain(xml).create()
+            ports += request.nics.map { DesiredPort(identity: $0.identity, vlan: $0.vlan, mtu: $0.mtu) }
+        default:
+            throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "unexpected setup step \(step.key)"])
+        }
+    }
+    for chunk in stride(from: 0, to: ports.count, by: 250) {
+        try await network.apply(PortChangeSet(ensure: Array(ports[chunk..<min(chunk + 250, ports.count)])))
+    }
+    print(String(format: "setup: %d instances, %d volumes, %d ports laid out in %.1f s", count, count, ports.count,
+                 seconds(ContinuousClock.now - setupStart)))
+
+    // The measured no-op plans.
+    let counter = WriteCounter(compute: compute, storage: storage, network: network)
+    let drivers = HostDrivers(target: target, compute: counter, storage: counter, network: counter)
+    let transactionsBefore = await network.transactionCount
+    var times: [Double] = []
+    var actions = 0
+    for _ in 0..<7 {
+        let start = ContinuousClock.now
+        let loaded = try source.load(nil)
+        let hosts = [await drivers.observe()]
+        let allocations = IPAllocator.allocate(for: loaded.state, existing: try reconciler.store.loadAllocations())
+        let outcome = Planner.plan(desired: loaded.state, commit: loaded.commit, hosts: hosts,
+                                   allocations: allocations.allocations, previous: loaded.state)
+        times.append(seconds(ContinuousClock.now - start))
+        actions = outcome.plan.actions.count
+        if !outcome.plan.isEmpty {
+            print(PlanRenderer.text(outcome.plan).split(separator: "\n").prefix(20).joined(separator: "\n"))
+        }
+    }
+    let transactions = await network.transactionCount - transactionsBefore
+    await network.close()
+    times.sort()
+    print(String(format: "no-op plan over %d managed instances (git read + validate + observe + diff): median %.3f s, best %.3f s",
+                 count, times[times.count / 2], times[0]))
+    print("plan actions: \(actions); driver write calls: \(counter.writes.count); OVSDB transactions: \(transactions)")
+    if actions != 0 || !counter.writes.isEmpty || transactions != 0 { exit(1) }
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+let mode = arguments.first ?? "noop-plan"
+let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 1000
+do {
+    switch mode {
+    case "noop-plan": try await noopPlan(count: count)
+    default:
+        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan [N]\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("benchmark failed: \(error)\n".utf8))
+    exit(1)
+}
