@@ -122,23 +122,142 @@ ansible_leg() {
 DRIFTLESS_SCRATCH=""
 DRIFTLESS_NOOP=""
 
-# >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>  PLACEHOLDER: DRIFTLESS LEG  <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<
-# To be filled in by the Driftless engineers. Expected to:
-#   1. generate a manifest repo (git) with the same end state as benchmarks/ansible/playbook.yml
-#      for $COUNT instances: project `bench` (domains bench.web-NN), image tiny (sha256
-#      1b7af784…d9e1), 4 networks on VLANs 101..104 on bridge br-bench-a (netdev), instance i on
-#      VLAN 101+(i-1)%4 plus VLAN 101+i%4 when i is even, a 1G data volume for i <= COUNT/2,
-#      64MiB, 1 vCPU, 1GiB root disk, one user with one SSH key, power running;
-#   2. time `driftless apply --repo "$repo" --yes` from scratch into DRIFTLESS_SCRATCH (seconds,
-#      one decimal) and check the end state (verify_end_state checks `abw*` tap names; adapt);
-#   3. time the same command again (no-op) into DRIFTLESS_NOOP;
-#   4. remove everything it made (domains, bridge, pools, files), as teardown.sh does for Ansible.
-driftless_leg() {
-    log "driftless leg: not implemented yet (placeholder in $0)"
-    DRIFTLESS_SCRATCH=""
-    DRIFTLESS_NOOP=""
+# The same end state through Driftless: a manifest repository (git) for the layout above, then
+# `driftless apply --yes` from scratch and again (no-op), each timed, each end state checked from
+# outside with virsh and ovs-vsctl. Its own bridge, pools and state directory; removed afterwards
+# by applying a commit that declares nothing (which needs --allow-mass-delete).
+DL_ROOT=/var/lib/driftless-bench/driftless
+DL_BRIDGE=br-bench-d
+
+write_manifests() { # write_manifests DIR COUNT
+    local dir="$1" count="$2" i nn vlan1 vlan2 nets vols
+    {
+        cat <<YAML
+apiVersion: driftless.dev/v1
+kind: Host
+metadata: {name: local}
+spec:
+  libvirt: $URI
+  ovsdb: unix:/var/run/openvswitch/db.sock
+  bridge: $DL_BRIDGE
+  datapath: netdev
+  storagePool: {name: bench-dl-vols, path: $DL_ROOT/pools/volumes}
+  imagePool: {name: bench-dl-images, path: $DL_ROOT/pools/images}
+---
+apiVersion: driftless.dev/v1
+kind: Project
+metadata: {name: bench}
+YAML
+        [ "$count" -gt 0 ] || return 0
+        cat <<YAML
+---
+apiVersion: driftless.dev/v1
+kind: User
+metadata: {name: bench}
+spec:
+  sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII707D44LQTl/mEfM+bS16dcCPfNFO+Lu/d8nmNiQVA0 bench@lab"]
+---
+apiVersion: driftless.dev/v1
+kind: Image
+metadata: {name: tiny}
+spec:
+  source: {path: $SOURCE_IMAGE}
+  sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1
+  format: qcow2
+YAML
+        for vlan in 101 102 103 104; do
+            printf -- '---\napiVersion: driftless.dev/v1\nkind: Network\nmetadata: {name: vlan%s, project: bench}\nspec: {cidr: 10.%s.0.0/24, vlan: %s}\n' "$vlan" "$vlan" "$vlan"
+        done
+        for i in $(seq 1 "$count"); do
+            nn="$(printf '%02d' "$i")"
+            vlan1=$((101 + (i - 1) % 4))
+            nets="{network: vlan$vlan1}"
+            if [ $((i % 2)) -eq 0 ]; then vlan2=$((101 + i % 4)); nets="$nets, {network: vlan$vlan2}"; fi
+            vols=""
+            if [ "$i" -le $((count / 2)) ]; then
+                vols="data-$nn"
+                printf -- '---\napiVersion: driftless.dev/v1\nkind: Volume\nmetadata: {name: data-%s, project: bench}\nspec: {size: 1GiB, deletionPolicy: Delete}\n' "$nn"
+            fi
+            cat <<YAML
+---
+apiVersion: driftless.dev/v1
+kind: Instance
+metadata: {name: web-$nn, project: bench}
+spec:
+  image: tiny
+  vcpus: 1
+  memory: 64MiB
+  rootDisk: 1GiB
+  networks: [$nets]
+  volumes: [$vols]
+  users: [bench]
+YAML
+        done
+    } >"$dir/cloud.yaml"
 }
-# >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>  END OF PLACEHOLDER  <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<
+
+verify_driftless_end_state() {
+    local running ports tagged nics
+    running="$(virsh -q -c "$URI" list --state-running --name | grep -c '^bench\.web-' || true)"
+    [ "$running" -eq "$COUNT" ] || die "expected $COUNT running bench.web-* domains, found $running"
+    nics=$((COUNT + COUNT / 2))
+    ports="$(ovs-vsctl --timeout=10 list-ports "$DL_BRIDGE" | wc -l)"
+    tagged="$(ovs-vsctl --timeout=10 --bare --columns=name find Port 'tag>=101' 'tag<=104' | grep -c '^dl' || true)"
+    [ "$ports" -eq "$nics" ] && [ "$tagged" -eq "$nics" ] || die "expected $nics tagged ports on $DL_BRIDGE, found $ports ($tagged tagged)"
+    [ "$(ovs-vsctl get Bridge "$DL_BRIDGE" datapath_type)" = netdev ] || die "$DL_BRIDGE is not on the netdev datapath"
+    log "verified: $running domains running, $ports ports on $DL_BRIDGE all tagged"
+}
+
+# timed LABEL COMMAND...: runs the command, leaves wall seconds in $RUN_SECONDS.
+timed() {
+    local label="$1" out="$LOG_DIR/driftless-$1.log" start end
+    shift
+    start="$(date +%s.%N)"
+    "$@" >"$out" 2>&1 || { tail -30 "$out" >&2; die "driftless ($label) failed, log: $out"; }
+    end="$(date +%s.%N)"
+    RUN_SECONDS="$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')"
+    log "driftless $label: ${RUN_SECONDS}s wall"
+}
+
+driftless_teardown() {
+    local repo="$DL_ROOT/repo" bin="$1"
+    if [ -d "$repo/.git" ]; then
+        write_manifests "$repo" 0
+        git -C "$repo" -c user.name=b -c user.email=b@b commit -q -am "remove everything" || true
+        "$bin" apply --repo "$repo" --state "$DL_ROOT/state" --yes --allow-mass-delete --allow-replace \
+            --shutdown-timeout 0 --parallel 8 >"$LOG_DIR/driftless-teardown.log" 2>&1 || true
+    fi
+    for pool in bench-dl-vols bench-dl-images; do
+        virsh -q -c "$URI" pool-destroy "$pool" >/dev/null 2>&1 || true
+        virsh -q -c "$URI" pool-undefine "$pool" >/dev/null 2>&1 || true
+    done
+    ovs-vsctl --if-exists del-br "$DL_BRIDGE"
+    rm -rf "$DL_ROOT"
+}
+
+driftless_leg() {
+    log "driftless leg: building the release binary"
+    (cd "$REPO" && swift build -c release --product driftless >/dev/null 2>&1) || die "swift build failed"
+    local bin="$REPO/.build/release/driftless" repo="$DL_ROOT/repo"
+    driftless_teardown "$bin"
+    mkdir -p "$repo" "$(dirname "$SOURCE_IMAGE")"
+    [ -f "$SOURCE_IMAGE" ] || qemu-img create -q -f qcow2 "$SOURCE_IMAGE" 64M
+    git -C "$repo" init -q -b main
+    write_manifests "$repo" "$COUNT"
+    git -C "$repo" add -A
+    git -C "$repo" -c user.name=b -c user.email=b@b commit -q -m "bench: $COUNT instances"
+
+    timed from-scratch "$bin" apply --repo "$repo" --state "$DL_ROOT/state" --yes --parallel "${DRIFTLESS_PARALLEL:-8}"
+    DRIFTLESS_SCRATCH="$RUN_SECONDS"
+    verify_driftless_end_state
+
+    timed no-op "$bin" apply --repo "$repo" --state "$DL_ROOT/state" --yes
+    DRIFTLESS_NOOP="$RUN_SECONDS"
+    grep -q '^No changes' "$LOG_DIR/driftless-no-op.log" || die "the no-op run planned changes (log: $LOG_DIR/driftless-no-op.log)"
+    verify_driftless_end_state
+
+    driftless_teardown "$bin"
+}
 
 # --- Main ------------------------------------------------------------------------------------
 preflight

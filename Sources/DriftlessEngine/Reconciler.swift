@@ -50,7 +50,7 @@ public final class Reconciler: @unchecked Sendable {
         let allocation = IPAllocator.allocate(for: commit.state, existing: try store.loadAllocations())
         let hosts = await sessions.observe()
         let outcome = Planner.plan(desired: commit.state, commit: commit.commit, hosts: hosts,
-                                   allocations: allocation.allocations, previous: previous)
+                                   allocations: allocation.allocations, previous: previous, owner: try store.installationID())
         var plan = outcome.plan
         plan.baseCommit = baseCommit
         plan.diagnostics = allocation.diagnostics.items + plan.diagnostics

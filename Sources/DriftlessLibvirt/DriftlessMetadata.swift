@@ -30,10 +30,13 @@ public struct DriftlessMetadata: Sendable, Equatable {
     /// The hash of the cloud-init seed the domain was given (instances only); the seed itself is not
     /// observable from the domain.
     public var seedHash: String?
+    /// The Driftless installation (state directory) that made the domain: only it prunes or changes it.
+    public var owner: String?
 
     /// Creates a record.
     public init(kind: String, project: String, name: String, specHash: String, commit: String,
-                image: String? = nil, seedHash: String? = nil) {
+                image: String? = nil, seedHash: String? = nil, owner: String? = nil) {
+        self.owner = owner
         self.kind = kind
         self.project = project
         self.name = name
@@ -48,7 +51,7 @@ public struct DriftlessMetadata: Sendable, Equatable {
     }
 
     private static var optionalFields: [(String, WritableKeyPath<DriftlessMetadata, String?>)] {
-        [("image", \.image), ("seedHash", \.seedHash)]
+        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner)]
     }
 
     /// The record as an element; `prefixed` gives `<driftless:instance xmlns:driftless=…>`,

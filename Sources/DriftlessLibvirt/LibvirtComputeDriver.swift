@@ -69,7 +69,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         return ObservedInstance(
             id: ObjectID(.instance, project: marker.project, marker.name), domainName: name,
             uuid: try domain.uuidString(), specHash: marker.specHash, commit: marker.commit,
-            imageVolume: marker.image, seedHash: marker.seedHash,
+            imageVolume: marker.image, seedHash: marker.seedHash, owner: marker.owner,
             vcpus: persistent.vcpus, memory: .kibibytes(persistent.memoryKiB),
             liveVCPUs: info?.vcpus, liveMemory: info.map { .kibibytes($0.memoryKiB) },
             power: power, rootDiskPath: root?.path,
@@ -85,7 +85,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         try await blocking { [self] in
             if let existing = try connection.domainIfPresent(name: request.domainName) {
                 guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
-                      marker.project == request.id.project, marker.name == request.id.name
+                      marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
                 else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
                 // Created by an earlier, interrupted run: finish what is missing.
                 if request.power == .running, try !existing.isActive() { try existing.create() }
@@ -110,7 +110,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         DriftlessMetadata(
             kind: Kind.instance.rawValue, project: request.id.project ?? "", name: request.id.name,
             specHash: request.specHash, commit: request.commit, image: request.rootDisk.image.volumeName,
-            seedHash: request.seedHash)
+            seedHash: request.seedHash, owner: request.owner)
     }
 
     /// The domain definition Driftless makes for `request` (also used by benchmarks to lay out many domains).

@@ -157,7 +157,9 @@ func noopPlan(count: Int) async throws {
                                 storage: .known(StorageObservation(volumes: [], images: [], unmanagedVolumeNames: [])), ports: .known([]))
     let allocation = IPAllocator.allocate(for: commit.state, existing: [])
     try reconciler.store.saveAllocations(allocation.allocations)
-    let fromScratch = Planner.plan(desired: commit.state, commit: commit.commit, hosts: [empty], allocations: allocation.allocations)
+    let owner = try reconciler.store.installationID()
+    let fromScratch = Planner.plan(desired: commit.state, commit: commit.commit, hosts: [empty], allocations: allocation.allocations,
+                                   owner: owner)
     var ports: [DesiredPort] = []
     let setupStart = ContinuousClock.now
     for step in fromScratch.steps.map(\.step) {
@@ -171,7 +173,7 @@ func noopPlan(count: Int) async throws {
         case let .createInstance(_, request):
             let xml = compute.domainXML(for: request, rootPath: "\(root)/vols/\(request.rootDisk.volumeName)", seedPath: "\(root)/vols/seed")
             try connection.defineDomain(xml).create()
-            ports += request.nics.map { DesiredPort(identity: $0.identity, vlan: $0.vlan, mtu: $0.mtu) }
+            ports += request.nics.map { DesiredPort(identity: $0.identity, vlan: $0.vlan, mtu: $0.mtu, owner: owner) }
         default:
             throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "unexpected setup step \(step.key)"])
         }
@@ -187,15 +189,21 @@ func noopPlan(count: Int) async throws {
     let drivers = HostDrivers(target: target, compute: counter, storage: counter, network: counter)
     let transactionsBefore = await network.transactionCount
     var times: [Double] = []
+    var phases: [[Double]] = []
     var actions = 0
     for _ in 0..<7 {
         let start = ContinuousClock.now
         let loaded = try source.load(nil)
+        let read = ContinuousClock.now
         let hosts = [await drivers.observe()]
+        let observed = ContinuousClock.now
         let allocations = IPAllocator.allocate(for: loaded.state, existing: try reconciler.store.loadAllocations())
+        let allocated = ContinuousClock.now
         let outcome = Planner.plan(desired: loaded.state, commit: loaded.commit, hosts: hosts,
-                                   allocations: allocations.allocations, previous: loaded.state)
-        times.append(seconds(ContinuousClock.now - start))
+                                   allocations: allocations.allocations, previous: loaded.state, owner: owner)
+        let end = ContinuousClock.now
+        times.append(seconds(end - start))
+        phases.append([seconds(read - start), seconds(observed - read), seconds(allocated - observed), seconds(end - allocated)])
         actions = outcome.plan.actions.count
         if !outcome.plan.isEmpty {
             print(PlanRenderer.text(outcome.plan).split(separator: "\n").prefix(20).joined(separator: "\n"))
@@ -206,6 +214,9 @@ func noopPlan(count: Int) async throws {
     times.sort()
     print(String(format: "no-op plan over %d managed instances (git read + validate + observe + diff): median %.3f s, best %.3f s",
                  count, times[times.count / 2], times[0]))
+    let median = { (i: Int) in phases.map { $0[i] }.sorted()[phases.count / 2] }
+    print(String(format: "  phases (median): read+validate %.3f s, observe %.3f s, allocate %.3f s, diff %.3f s",
+                 median(0), median(1), median(2), median(3)))
     print("plan actions: \(actions); driver write calls: \(counter.writes.count); OVSDB transactions: \(transactions)")
     if actions != 0 || !counter.writes.isEmpty || transactions != 0 { exit(1) }
 }

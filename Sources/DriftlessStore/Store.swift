@@ -63,7 +63,25 @@ public final class Store: Sendable {
                 t.add(column: "pending", .boolean).notNull().defaults(to: false)
             }
         }
+        migrator.registerMigration("v6: installation id") { db in
+            try db.create(table: "setting") { t in
+                t.column("key", .text).notNull().primaryKey()
+                t.column("value", .text).notNull()
+            }
+            try db.execute(sql: "INSERT INTO setting (key, value) VALUES ('installation_id', ?)",
+                           arguments: [UUID().uuidString.lowercased()])
+        }
         return migrator
+    }
+}
+
+extension Store {
+    /// This state directory's identity, made once: recorded as the owner on every domain and port it
+    /// makes, so that two state directories driving the same host never prune each other's objects.
+    public func installationID() throws -> String {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = 'installation_id'") ?? ""
+        }
     }
 }
 

@@ -41,7 +41,7 @@ struct PlannerTests {
                 instances.removeAll { $0.id == r.id }
                 instances.append(ObservedInstance(
                     id: r.id, domainName: r.domainName, uuid: "u", specHash: r.specHash, commit: r.commit,
-                    imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, vcpus: r.vcpus, memory: r.memory,
+                    imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, owner: r.owner, vcpus: r.vcpus, memory: r.memory,
                     liveVCPUs: nil, liveMemory: nil, power: r.power == .running ? .running : .stopped,
                     rootDiskPath: "/pools/vols/" + r.rootDisk.volumeName, volumePaths: r.volumes.map(\.path),
                     nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan) }))
@@ -199,5 +199,25 @@ struct PlannerTests {
         guard case let .ensurePorts(_, set)? = steps.first else { Issue.record("no port step"); return }
         #expect(set.delete == ["dlstale"])
         #expect(set.ensure.isEmpty)
+    }
+
+    /// Two state directories driving one host never prune or change each other's instances: an instance
+    /// marked by another owner is left alone, and declaring one with its name is a collision.
+    @Test func anotherInstallationsInstancesAreNeverPrunedOrChanged() throws {
+        let state = try Self.desired()
+        let theirs = Planner.plan(desired: state, commit: "c", hosts: [Self.empty()],
+                                  allocations: IPAllocator.allocate(for: state, existing: []).allocations, owner: "them")
+        let host = Self.applied(theirs, onto: Self.empty())
+        #expect(host.compute.value?.instances.allSatisfy { $0.owner == "them" } == true)
+
+        var empty = state
+        empty.instances = []
+        let mine = Planner.plan(desired: empty, commit: "c", hosts: [host], allocations: [], owner: "me")
+        #expect(!mine.plan.actions.contains { $0.id.kind == .instance }, "\(PlanRenderer.text(mine.plan))")
+
+        let colliding = Planner.plan(desired: state, commit: "c", hosts: [host],
+                                     allocations: IPAllocator.allocate(for: state, existing: []).allocations, owner: "me")
+        #expect(colliding.plan.hasErrors)
+        #expect(!colliding.steps.contains { if case .createInstance = $0.step { true } else { false } })
     }
 }

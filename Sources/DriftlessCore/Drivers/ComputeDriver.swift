@@ -76,9 +76,13 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     public var specHash: String
     /// The commit the spec came from, recorded in the domain's metadata.
     public var commit: String
+    /// The installation (state directory) making the domain, recorded in its metadata.
+    public var owner: String?
 
     public init(id: ObjectID, vcpus: Int, memory: ByteSize, power: PowerState, rootDisk: RootDiskRequest,
-                volumes: [DiskAttachment], nics: [NICAttachment], seed: CloudInitSeed, specHash: String, commit: String) {
+                volumes: [DiskAttachment], nics: [NICAttachment], seed: CloudInitSeed, specHash: String, commit: String,
+                owner: String? = nil) {
+        self.owner = owner
         self.id = id
         self.vcpus = vcpus
         self.memory = memory
@@ -129,6 +133,9 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var imageVolume: String?
     /// The hash of the cloud-init seed the domain was given, as recorded in its metadata.
     public var seedHash: String?
+    /// The installation that made the domain, as recorded in its metadata (nil: made before owners were
+    /// recorded, or by hand).
+    public var owner: String?
     /// vCPUs in the persistent configuration (what the next boot gets).
     public var vcpus: Int
     /// Memory in the persistent configuration.
@@ -142,9 +149,10 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var nics: [ObservedNIC]
 
     public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String,
-                imageVolume: String?, seedHash: String?, vcpus: Int,
+                imageVolume: String?, seedHash: String?, owner: String? = nil, vcpus: Int,
                 memory: ByteSize, liveVCPUs: Int?, liveMemory: ByteSize?, power: Power, rootDiskPath: String?,
                 volumePaths: [String], nics: [ObservedNIC]) {
+        self.owner = owner
         self.id = id
         self.domainName = domainName
         self.uuid = uuid

@@ -4,6 +4,8 @@ public enum OVSMarks {
     public static let project = "driftless-project"
     public static let instance = "driftless-instance"
     public static let network = "driftless-network"
+    /// The installation (state directory) that made the port.
+    public static let owner = "driftless-owner"
     /// Set by libvirt (and by us) on the Interface: ties the port to the domain's `interfaceid`.
     public static let ifaceID = "iface-id"
     public static let attachedMAC = "attached-mac"
@@ -14,21 +16,25 @@ public struct DesiredPort: Sendable, Hashable, Codable {
     public var identity: NICIdentity
     public var vlan: Int
     public var mtu: Int?
+    public var owner: String?
 
-    public init(identity: NICIdentity, vlan: Int, mtu: Int?) {
+    public init(identity: NICIdentity, vlan: Int, mtu: Int?, owner: String? = nil) {
         self.identity = identity
         self.vlan = vlan
         self.mtu = mtu
+        self.owner = owner
     }
 
     /// The external_ids Driftless keeps on the Port row.
     public var portMarks: [String: String] {
-        [
+        var marks = [
             OVSMarks.managed: "true",
             OVSMarks.project: identity.owner.project,
             OVSMarks.instance: identity.owner.instance,
             OVSMarks.network: identity.owner.network,
         ]
+        if let owner { marks[OVSMarks.owner] = owner }
+        return marks
     }
 }
 

@@ -85,8 +85,19 @@ public enum Planner {
 
     public static func plan(
         desired: DesiredState, commit: String, hosts: [HostObservation], allocations: [IPAllocation],
-        previous: DesiredState? = nil
+        previous: DesiredState? = nil, owner: String? = nil
     ) -> Outcome {
+        // Another installation's instances (another state directory's marker) are not ours: never
+        // changed or pruned, and a collision if this commit declares one with the same name.
+        let hosts = hosts.map { host -> HostObservation in
+            guard let owner, let compute = host.compute.value else { return host }
+            var mine = compute
+            mine.instances = compute.instances.filter { $0.owner == owner }
+            mine.unmanagedDomainNames.formUnion(compute.instances.filter { $0.owner != owner }.map(\.domainName))
+            var filtered = host
+            filtered.compute = .known(mine)
+            return filtered
+        }
         var diagnostics: [Diagnostic] = []
         var steps: [(PlannedAction, ApplyStep)] = []
         guard let firstHost = hosts.first else {
@@ -97,13 +108,26 @@ public enum Planner {
         let byName = Dictionary(hosts.map { ($0.target.name, $0) }, uniquingKeysWith: { a, _ in a })
         let addresses = Dictionary(allocations.map { ($0.owner, $0.address) }, uniquingKeysWith: { a, _ in a })
 
+        // What each host holds, by identity (plans over thousands of objects stay linear).
+        var observedInstances: [String: [ObjectID: ObservedInstance]] = [:]
+        var observedVolumes: [String: [ObjectID: ObservedVolume]] = [:]
+        var portsByInterface: [String: [String: ObservedPort]] = [:]
+        var runsOn: [ObjectID: HostObservation] = [:]
+        for host in hosts {
+            for instance in host.compute.value?.instances ?? [] {
+                observedInstances[host.target.name, default: [:]][instance.id] = instance
+                if runsOn[instance.id] == nil { runsOn[instance.id] = host }
+            }
+            for volume in host.storage.value?.volumes ?? [] { observedVolumes[host.target.name, default: [:]][volume.id] = volume }
+            for port in host.ports.value ?? [] {
+                if let id = port.interfaceID { portsByInterface[host.target.name, default: [:]][id] = port }
+            }
+        }
+
         // Where each instance lives: pinned, else where it already runs, else the first host.
         func placement(_ instance: Instance) -> HostObservation {
             if let pinned = instance.spec.host, let host = byName[pinned] { return host }
-            for host in hosts where host.compute.value?.instances.contains(where: { $0.id == instance.id }) ?? false {
-                return host
-            }
-            return firstHost
+            return runsOn[instance.id] ?? firstHost
         }
         var volumeHost: [ObjectID: HostObservation] = [:]
         for instance in desired.instances {
@@ -154,7 +178,7 @@ public enum Planner {
                                               "host \(host.target.name) has a volume \(name) that Driftless does not manage; it is never overwritten (which volumes are Driftless's is recorded in the state directory: is this the one that made it?)"))
                 continue
             }
-            let observed = host.storage.value?.volumes.first { $0.id == volume.id }
+            let observed = observedVolumes[host.target.name]?[volume.id]
             let path = observed?.path ?? host.target.storagePool.path + "/" + name
             volumePaths[volume.id] = DiskAttachment(path: path, format: volume.spec.format, volume: volume.id)
             if let observed {
@@ -213,10 +237,10 @@ public enum Planner {
                                           size: instance.spec.rootDisk, image: observedImage),
                 volumes: instance.spec.volumes.compactMap { volumePaths[ObjectID(.volume, project: instance.project, $0)] },
                 nics: nics, seed: CloudInitSeed(hostname: instance.name, sshKeys: keys, userData: instance.spec.userData),
-                specHash: "", commit: commit)
+                specHash: "", commit: commit, owner: owner)
             request.specHash = StableHash.sha256Hex("\(request.vcpus)|\(request.memory)|\(request.power)|\(request.rootDisk.image.volumeName)|\(request.rootDisk.size)|\(request.volumes.map(\.path))|\(request.nics.map(\.identity.mac))|\(request.seedHash)")
 
-            guard let observed = host.compute.value?.instances.first(where: { $0.id == instance.id }) else {
+            guard let observed = observedInstances[host.target.name]?[instance.id] else {
                 var created = [FieldChange(field: "image", before: nil, after: image.name),
                                FieldChange(field: "vcpus", before: nil, after: String(instance.spec.vcpus)),
                                FieldChange(field: "memory", before: nil, after: instance.spec.memory.description),
@@ -249,7 +273,7 @@ public enum Planner {
                 continue
             }
             var changes = instanceChanges(request, observed)
-            let portFixes = portChanges(request, observed, ports: host.ports.value ?? [])
+            let portFixes = portChanges(request, observed, ports: portsByInterface[host.target.name] ?? [:], owner: owner)
             changes += portFixes.changes
             if !changes.isEmpty {
                 let action = PlannedAction(action: .update, id: instance.id, host: host.target.name,
@@ -276,9 +300,13 @@ public enum Planner {
                                            note: "its manifest is gone; attached volumes are detached, not deleted")
                 deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
             }
+            // Ports of instances being deleted go with their domain (libvirt unplugs them).
+            let leaving = Set((host.compute.value?.instances ?? []).filter { !desiredIDs.contains($0.id) }
+                .flatMap { $0.nics.compactMap(\.interfaceID) })
             let strayPorts = (host.ports.value ?? []).filter { port in
-                port.isMarked && !(port.interfaceID.map(desiredInterfaceIDs.contains) ?? false)
-                    && !(host.compute.value?.instances.contains { !desiredIDs.contains($0.id) && $0.nics.contains { $0.interfaceID == port.interfaceID } } ?? false)
+                guard port.isMarked, owner == nil || port.marks[OVSMarks.owner] == owner else { return false }
+                guard let id = port.interfaceID else { return true }
+                return !desiredInterfaceIDs.contains(id) && !leaving.contains(id)
             }
             if !strayPorts.isEmpty {
                 let names = strayPorts.map(\.name).sorted()
@@ -356,11 +384,10 @@ public enum Planner {
     /// The ports of a running instance's NICs that are missing from the bridge or carry another VLAN tag
     /// (someone ran `ovs-vsctl del-port` or `set port … tag=`): libvirt plugs ports only when a domain
     /// starts, so Driftless puts them back.
-    static func portChanges(_ request: InstanceRequest, _ observed: ObservedInstance, ports: [ObservedPort])
-        -> (changes: [FieldChange], ports: [DesiredPort])
+    static func portChanges(_ request: InstanceRequest, _ observed: ObservedInstance, ports byInterface: [String: ObservedPort],
+                            owner: String?) -> (changes: [FieldChange], ports: [DesiredPort])
     {
         guard observed.power == .running, request.power == .running else { return ([], []) }
-        let byInterface = Dictionary(ports.compactMap { p in p.interfaceID.map { ($0, p) } }, uniquingKeysWith: { a, _ in a })
         let plugged = Set(observed.nics.map(\.mac))
         var changes: [FieldChange] = []
         var fixes: [DesiredPort] = []
@@ -368,12 +395,12 @@ public enum Planner {
             let field = "networks.\(nic.identity.owner.network)[\(nic.identity.owner.ordinal)].port"
             guard let port = byInterface[nic.identity.interfaceID] else {
                 changes.append(FieldChange(field: field, before: "(missing)", after: "\(nic.identity.deviceName) tag \(nic.vlan)", effect: .live))
-                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu))
+                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu, owner: owner))
                 continue
             }
             if port.vlan != nic.vlan {
                 changes.append(FieldChange(field: field, before: "tag \(port.vlan.map(String.init) ?? "(none)")", after: "tag \(nic.vlan)", effect: .live))
-                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu))
+                fixes.append(DesiredPort(identity: nic.identity, vlan: nic.vlan, mtu: nic.mtu, owner: owner))
             }
         }
         return (changes, fixes)
