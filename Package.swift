@@ -14,6 +14,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System libraries: a bare module map and a one-line shim each.
@@ -58,7 +64,7 @@ let package = Package(
         /// The embedded SQLite store (GRDB): IP allocations, and later run history and the apply journal.
         .target(
             name: "DriftlessStore",
-            dependencies: ["DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["DriftlessCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         /// The reconciler: reads a commit, observes the hosts through the drivers, plans, applies, records.
         .target(
@@ -75,6 +81,19 @@ let package = Package(
             name: "DriftlessLibvirtBench",
             dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
         ),
+        /// `driftless serve`: the daemon (poll, webhooks, event-driven drift) and its HTTP API.
+        .target(
+            name: "DriftlessServer",
+            dependencies: [
+                "DriftlessEngine", "DriftlessCore", "DriftlessStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes.
         .executableTarget(
             name: "DriftlessReconcileBench",
@@ -88,7 +107,13 @@ let package = Package(
                 "DriftlessGit",
                 "DriftlessEngine",
                 "DriftlessStore",
+                "DriftlessServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         /// `await Driftless.main()` and nothing else.

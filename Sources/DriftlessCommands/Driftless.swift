@@ -19,7 +19,7 @@ public struct Driftless: AsyncParsableCommand {
             """,
         version: DriftlessVersion.current,
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, DriftCommand.self, StatusCommand.self,
-                      HistoryCommand.self, SchemaCommand.self]
+                      HistoryCommand.self, ServeCommand.self, TokenCommand.self, SchemaCommand.self]
     )
 
     public init() {}

@@ -10,11 +10,12 @@ public final class HostSessions: @unchecked Sendable {
     public let targets: [HostTarget]
     public let drivers: [String: HostDrivers]
     public let unreachable: [String: String]
-    private let networks: [OVSNetworkDriver]
+    private let networks: [String: OVSNetworkDriver]
+    private let connections: [String: LibvirtConnection]
 
     /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network).
     public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10)) async -> HostSessions {
-        let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver), any Error>).self) { group in
+        let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver, LibvirtConnection), any Error>).self) { group in
             for target in targets {
                 group.addTask { (target, await Result { try await connect(target, store: store, timeout: timeout) }) }
             }
@@ -22,20 +23,24 @@ public final class HostSessions: @unchecked Sendable {
         }
         var drivers: [String: HostDrivers] = [:]
         var unreachable: [String: String] = [:]
-        var networks: [OVSNetworkDriver] = []
+        var networks: [String: OVSNetworkDriver] = [:]
+        var connections: [String: LibvirtConnection] = [:]
         for (target, result) in results {
             switch result {
-            case let .success((hostDrivers, network)):
+            case let .success((hostDrivers, network, connection)):
                 drivers[target.name] = hostDrivers
-                networks.append(network)
+                networks[target.name] = network
+                connections[target.name] = connection
             case let .failure(error):
                 unreachable[target.name] = "\(error)"
             }
         }
-        return HostSessions(targets: targets, drivers: drivers, unreachable: unreachable, networks: networks)
+        return HostSessions(targets: targets, drivers: drivers, unreachable: unreachable, networks: networks, connections: connections)
     }
 
-    static func connect(_ target: HostTarget, store: Store, timeout: Duration) async throws -> (HostDrivers, OVSNetworkDriver) {
+    static func connect(_ target: HostTarget, store: Store, timeout: Duration) async throws
+        -> (HostDrivers, OVSNetworkDriver, LibvirtConnection)
+    {
         let connection = try await LibvirtComputeDriver.connect(target)
         let network = try OVSNetworkDriver(host: target)
         do {
@@ -49,14 +54,43 @@ public final class HostSessions: @unchecked Sendable {
             compute: LibvirtComputeDriver(target: target, connection: connection),
             storage: LibvirtStorageDriver(target: target, connection: connection, ownership: store),
             network: network)
-        return (drivers, network)
+        return (drivers, network, connection)
     }
 
-    init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String], networks: [OVSNetworkDriver]) {
+    init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String],
+         networks: [String: OVSNetworkDriver], connections: [String: LibvirtConnection]) {
         self.targets = targets
         self.drivers = drivers
         self.unreachable = unreachable
         self.networks = networks
+        self.connections = connections
+    }
+
+    /// Every host was reached and every libvirt connection is still open (libvirtd did not restart).
+    /// The OVSDB clients reconnect and resync by themselves.
+    public var isHealthy: Bool {
+        unreachable.isEmpty && connections.values.allSatisfy(\.isAlive)
+    }
+
+    /// The name of a host each time something changes on it out of band or not: a libvirt domain
+    /// lifecycle event (started, stopped, defined, undefined…) or a change to its bridge's ports.
+    public func events() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
+        var tasks: [Task<Void, Never>] = []
+        for (host, connection) in connections {
+            guard let domainEvents = try? connection.domainEvents() else { continue }
+            tasks.append(Task {
+                for await _ in domainEvents { continuation.yield(host) }
+            })
+        }
+        for (host, network) in networks {
+            tasks.append(Task {
+                for await _ in await network.portChanges() { continuation.yield(host) }
+            })
+        }
+        let running = tasks
+        continuation.onTermination = { _ in running.forEach { $0.cancel() } }
+        return stream
     }
 
     /// Observes every host in parallel; an unreachable host is observed as unknown.
@@ -93,7 +127,7 @@ public final class HostSessions: @unchecked Sendable {
     }
 
     public func close() async {
-        for network in networks { await network.close() }
+        for network in networks.values { await network.close() }
     }
 }
 

@@ -71,6 +71,7 @@ public final class Store: Sendable {
             try db.execute(sql: "INSERT INTO setting (key, value) VALUES ('installation_id', ?)",
                            arguments: [UUID().uuidString.lowercased()])
         }
+        registerTokens(&migrator)
         return migrator
     }
 }

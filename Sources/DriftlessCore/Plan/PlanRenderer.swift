@@ -95,6 +95,17 @@ public enum PlanRenderer {
         return out
     }
 
+    /// Reads a JSON plan back (as kept with each run in the store).
+    public static func decode(_ json: String) throws -> Plan {
+        let document = try JSONDecoder().decode(PlanDocument.self, from: Data(json.utf8))
+        return Plan(commit: document.commit, baseCommit: document.baseCommit, actions: document.actions.compactMap { action in
+            guard let kind = ActionKind(rawValue: action.action), let objectKind = Kind(rawValue: action.kind) else { return nil }
+            return PlannedAction(action: kind, id: ObjectID(objectKind, project: action.project, action.name), host: action.host,
+                                 source: action.source.map { SourceLocation(file: $0.file, line: $0.line, column: 1) },
+                                 changes: action.changes, note: action.note)
+        }, diagnostics: document.diagnostics)
+    }
+
     /// The JSON plan (documented in docs/plan-format.md): `actions`, `summary`, `diagnostics`.
     public static func json(_ plan: Plan) throws -> String {
         let encoder = JSONEncoder()
@@ -122,8 +133,8 @@ public enum PlanRenderer {
 }
 
 /// The JSON form of a plan, as documented in docs/plan-format.md.
-public struct PlanDocument: Encodable, Sendable {
-    public struct Action: Encodable, Sendable {
+public struct PlanDocument: Codable, Sendable {
+    public struct Action: Codable, Sendable {
         var action: String
         var kind: String
         var project: String?
@@ -134,7 +145,7 @@ public struct PlanDocument: Encodable, Sendable {
         var note: String?
     }
 
-    public struct Source: Encodable, Sendable {
+    public struct Source: Codable, Sendable {
         var file: String
         var line: Int
     }

@@ -34,6 +34,12 @@ public struct DriftReport: Sendable, Codable {
         public var detail: String?
         /// When this item was first seen (kept across reports by the daemon; now for a one-off check).
         public var firstSeen: Date?
+
+        /// What identifies the item across checks: the same object drifting the same way.
+        public var key: String {
+            let what = [type.rawValue, kind, project ?? "", name, host ?? ""].joined(separator: "|")
+            return what + "|" + fields.map { "\($0.field)=\($0.expected ?? "")>\($0.actual ?? "")" }.joined(separator: ",")
+        }
     }
 
     public var commit: String?
