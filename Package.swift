@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",
-            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless"]
+            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

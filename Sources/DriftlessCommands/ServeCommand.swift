@@ -98,8 +98,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let format = logFormat
+        let level = ProcessInfo.processInfo.environment["DRIFTLESS_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
-            format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label) as any LogHandler
+            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
         }
         let logger = Logger(label: "driftless")
         try await reportingErrors {

@@ -69,8 +69,12 @@ public final class HostSessions: @unchecked Sendable {
     /// Every host was reached and every libvirt connection is still open (libvirtd did not restart).
     /// The OVSDB clients reconnect and resync by themselves.
     public var isHealthy: Bool {
-        unreachable.isEmpty && connections.values.allSatisfy(\.isAlive)
+        unreachable.isEmpty && connections.values.allSatisfy(\.isAlive) && !eventStreamEnded.value
     }
+
+    /// Set when an event stream of these sessions ended (a connection went away under it): the sessions
+    /// must be made again to see events again.
+    private let eventStreamEnded = LockedFlag()
 
     /// The name of a host each time something changes on it out of band or not: a libvirt domain
     /// lifecycle event (started, stopped, defined, undefined…) or a change to its bridge's ports.
@@ -79,13 +83,15 @@ public final class HostSessions: @unchecked Sendable {
         var tasks: [Task<Void, Never>] = []
         for (host, connection) in connections {
             guard let domainEvents = try? connection.domainEvents() else { continue }
-            tasks.append(Task {
+            tasks.append(Task { [eventStreamEnded] in
                 for await _ in domainEvents { continuation.yield(host) }
+                if !Task.isCancelled { eventStreamEnded.set(); continuation.yield(host) }
             })
         }
         for (host, network) in networks {
-            tasks.append(Task {
+            tasks.append(Task { [eventStreamEnded] in
                 for await _ in await network.portChanges() { continuation.yield(host) }
+                if !Task.isCancelled { eventStreamEnded.set(); continuation.yield(host) }
             })
         }
         let running = tasks
@@ -135,4 +141,13 @@ extension Result where Failure == any Error {
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
+}
+
+/// A flag set once, read from any thread.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+
+    var value: Bool { lock.withLock { flag } }
+    func set() { lock.withLock { flag = true } }
 }

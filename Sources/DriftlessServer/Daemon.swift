@@ -260,6 +260,7 @@ public actor Daemon {
             let planned = try await reconciler.plan(applied, previous: applied.state, sessions: sessions)
             let (report, new) = try reconciler.store.recordDrift(DriftReport(plan: planned.plan, hosts: planned.hosts))
             Gauge(label: "driftless_drift_items").record(report.items.count)
+            logger.debug("drift check", metadata: ["items": "\(report.items.count)", "trigger": "\(reason)"])
             Timer(label: "driftless_drift_check_duration_seconds").record(since: started)
             recordReachability(sessions)
             if !new.isEmpty {

@@ -118,7 +118,7 @@ final class EndToEndWorld {
 
     /// Writes the world's manifests: one host, the project, the image, one network, and the given volumes
     /// and instances (none: a commit that declares nothing but the host and project).
-    func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true) throws {
+    func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true, extra: [String] = []) throws {
         var docs = ["""
             apiVersion: driftless.dev/v1
             kind: Host
@@ -178,6 +178,7 @@ final class EndToEndWorld {
             }
             docs.append(doc)
         }
+        docs += extra
         try (docs.joined(separator: "\n---\n") + "\n").write(toFile: repo + "/cloud.yaml", atomically: true, encoding: .utf8)
     }
 
@@ -203,6 +204,7 @@ final class EndToEndWorld {
     }
 
     func start(_ command: String, _ arguments: [String]) throws -> Spawned {
+        if command == "token" { return try spawn([DriftlessBinary.url.path, command] + arguments + ["--state", state]) }
         var all = [DriftlessBinary.url.path, command]
         if !["status", "history"].contains(command) { all += ["--repo", repo] }
         return try spawn(all + ["--state", state] + arguments)
