@@ -122,7 +122,7 @@ let package = Package(
             dependencies: ["DriftlessCommands"]
         ),
 
-        .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore"]),
+        .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),

@@ -137,3 +137,43 @@ struct VolumeOwnershipTests {
         #expect(try store.pendingVolumes(host: "local", pool: "imgs").isEmpty)
     }
 }
+
+@Suite("Tokens and drift records")
+struct TokenAndDriftStoreTests {
+    @Test func tokensAreShownOnceAndKeptOnlyAsHashes() throws {
+        let directory = NSTemporaryDirectory() + "driftless-store-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(stateDirectory: directory)
+        let (token, record) = try store.createToken(user: "alice")
+        #expect(token.hasPrefix("dl_") && token.count > 40)
+        #expect(try store.tokenUser(token) == "alice")
+        #expect(try store.tokenUser(token + "x") == nil)
+        let database = try Data(contentsOf: URL(fileURLWithPath: directory + "/driftless.sqlite"))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: directory + "/driftless.sqlite-wal"))) ?? Data())
+        #expect(database.range(of: Data(token.utf8)) == nil, "the token itself is never stored")
+        #expect(try store.revokeToken(id: record.id))
+        #expect(try store.tokenUser(token) == nil)
+    }
+
+    @Test func driftItemsKeepWhenTheyWereFirstSeen() throws {
+        let store = try Store()
+        func report(_ names: [String], at seconds: TimeInterval) -> DriftReport {
+            var plan = Plan(commit: "c", actions: names.map {
+                PlannedAction(action: .update, id: ObjectID(.instance, project: "shop", $0), host: "local", source: nil,
+                              changes: [FieldChange(field: "power", before: "stopped", after: "running", effect: .live)])
+            })
+            plan.diagnostics = []
+            return DriftReport(plan: plan, hosts: [], checkedAt: Date(timeIntervalSince1970: seconds))
+        }
+        let first = try store.recordDrift(report(["a"], at: 100))
+        #expect(first.new.map(\.name) == ["a"])
+        let second = try store.recordDrift(report(["a", "b"], at: 200))
+        #expect(second.new.map(\.name) == ["b"], "only b is new")
+        #expect(second.report.items.first { $0.name == "a" }?.firstSeen == Date(timeIntervalSince1970: 100))
+        let third = try store.recordDrift(report([], at: 300))
+        #expect(third.report.items.isEmpty)
+        let fourth = try store.recordDrift(report(["a"], at: 400))
+        #expect(fourth.new.map(\.name) == ["a"], "drift that went away and came back is new again")
+        #expect(try store.latestDrift()?.items.first?.firstSeen == Date(timeIntervalSince1970: 400))
+    }
+}
