@@ -97,7 +97,11 @@ let package = Package(
         /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes.
         .executableTarget(
             name: "DriftlessReconcileBench",
-            dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore"]
+            dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore", "DriftlessServer",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         /// The `driftless` command tree.
         .target(

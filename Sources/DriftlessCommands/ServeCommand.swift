@@ -97,6 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Daemon.limitMallocArenas()
         let format = logFormat
         let level = ProcessInfo.processInfo.environment["DRIFTLESS_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in

@@ -29,7 +29,7 @@ extension DomainXML {
 
         var metadata: DriftlessMetadata?
         // Match by namespace URI and local name: libvirt may rewrite the prefix.
-        let ours = (root.child("metadata")?.children ?? []).compactMap { $0 as? XMLElement }.first {
+        let ours = (root.child("metadata")?.children ?? []).first {
             $0.localName == DriftlessMetadata.elementName && $0.uri == DriftlessMetadata.namespace
         }
         if let ours {
@@ -53,7 +53,7 @@ extension DomainXML {
         )
     }
 
-    private static func disk(from element: XMLElement) -> Disk? {
+    private static func disk(from element: ParsedElement) -> Disk? {
         guard let source = element.child("source"),
               let path = source.attribute("file") ?? source.attribute("dev"),
               let target = element.child("target")?.attribute("dev") else { return nil }
@@ -68,7 +68,7 @@ extension DomainXML {
         )
     }
 
-    private static func interface(from element: XMLElement) -> Interface? {
+    private static func interface(from element: ParsedElement) -> Interface? {
         guard element.attribute("type") == "bridge", let bridge = element.child("source")?.attribute("bridge") else {
             return nil
         }

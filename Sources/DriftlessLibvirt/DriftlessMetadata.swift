@@ -82,9 +82,9 @@ public struct DriftlessMetadata: Sendable, Equatable {
     }
 
     /// Reads a record from an `<instance>` element, matching children by local name.
-    init(element: XMLElement) throws {
+    init(element: ParsedElement) throws {
         var record = DriftlessMetadata(kind: "", project: "", name: "", specHash: "", commit: "")
-        let children = (element.children ?? []).compactMap { $0 as? XMLElement }
+        let children = element.children
         for (field, keyPath) in Self.fields {
             if let child = children.first(where: { $0.localName == field }) {
                 record[keyPath: keyPath] = child.stringValue ?? ""

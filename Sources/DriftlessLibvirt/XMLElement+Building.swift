@@ -69,21 +69,6 @@ public struct XMLParseError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { message }
 }
 
-/// Parses an XML string and returns its root element.
-func parseXMLRoot(_ xml: String, expecting name: String) throws -> XMLElement {
-    let document: XMLDocument
-    do {
-        document = try XMLDocument(xmlString: xml, options: [])
-    } catch {
-        throw XMLParseError("malformed XML: \(error)")
-    }
-    guard let root = document.rootElement() else { throw XMLParseError("XML has no root element") }
-    guard root.localName == name else {
-        throw XMLParseError("expected <\(name)> but found <\(root.name ?? "")>")
-    }
-    return root
-}
-
 /// Converts a libvirt size with unit (`unit='KiB'`, `MiB`, `G`, `bytes`, …) to bytes.
 ///
 /// libvirt reads single letters and `KiB`-style units as powers of 1024, `KB`-style as

@@ -13,8 +13,13 @@ import DriftlessCore
 import DriftlessEngine
 import DriftlessLibvirt
 import DriftlessOVSDB
+import DriftlessServer
 import DriftlessStore
 import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
 
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -126,15 +131,25 @@ func manifests(count: Int, id: String, root: String) -> String {
     return docs.joined(separator: "\n---\n") + "\n"
 }
 
-func noopPlan(count: Int) async throws {
+/// Lays out `count` managed instances as Driftless would have made them; returns what the measurements need.
+struct LaidOut {
+    var id: String
+    var root: String
+    var repo: String
+    var reconciler: Reconciler
+    var source: ManifestSource
+    var target: HostTarget
+    var compute: LibvirtComputeDriver
+    var storage: LibvirtStorageDriver
+    var network: OVSNetworkDriver
+    var owner: String
+}
+
+func layOut(count: Int) async throws -> LaidOut {
     let id = String(UUID().uuidString.prefix(6)).lowercased()
     let root = "/var/tmp/driftless-noop-\(id)"
     let repo = root + "/repo"
     try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
-    defer {
-        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(id)")
-        try? FileManager.default.removeItem(atPath: root)
-    }
     try manifests(count: count, id: id, root: root).write(toFile: repo + "/cloud.yaml", atomically: true, encoding: .utf8)
     try shell("git", "-C", repo, "init", "-q", "-b", "main")
     try shell("git", "-C", repo, "add", "-A")
@@ -183,11 +198,25 @@ func noopPlan(count: Int) async throws {
     }
     print(String(format: "setup: %d instances, %d volumes, %d ports laid out in %.1f s", count, count, ports.count,
                  seconds(ContinuousClock.now - setupStart)))
+    return LaidOut(id: id, root: root, repo: repo, reconciler: reconciler, source: source, target: target, compute: compute,
+                   storage: storage, network: network, owner: owner)
+}
+
+
+func noopPlan(count: Int) async throws {
+    let laid = try await layOut(count: count)
+    defer {
+        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
+        try? FileManager.default.removeItem(atPath: laid.root)
+    }
+    let (reconciler, source, target, compute, storage, network, owner) =
+        (laid.reconciler, laid.source, laid.target, laid.compute, laid.storage, laid.network, laid.owner)
 
     // The measured no-op plans.
     let counter = WriteCounter(compute: compute, storage: storage, network: network)
     let drivers = HostDrivers(target: target, compute: counter, storage: counter, network: counter)
     let transactionsBefore = await network.transactionCount
+    print(String(format: "  resident memory before the plans: %.1f MiB", residentMemory().current))
     var times: [Double] = []
     var phases: [[Double]] = []
     var actions = 0
@@ -210,6 +239,7 @@ func noopPlan(count: Int) async throws {
         }
     }
     let transactions = await network.transactionCount - transactionsBefore
+    print(String(format: "  resident memory after the plans: %.1f MiB", residentMemory().current))
     await network.close()
     times.sort()
     print(String(format: "no-op plan over %d managed instances (git read + validate + observe + diff): median %.3f s, best %.3f s",
@@ -221,14 +251,85 @@ func noopPlan(count: Int) async throws {
     if actions != 0 || !counter.writes.isEmpty || transactions != 0 { exit(1) }
 }
 
+/// Resident memory of this process, from /proc/self/status (VmRSS and its peak VmHWM), in MiB.
+func residentMemory() -> (current: Double, peak: Double) {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    func value(_ key: String) -> Double {
+        let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+    return (value("VmRSS"), value("VmHWM"))
+}
+
+/// The daemon and its HTTP API in this process, over `count` managed instances (the libvirt test driver is
+/// shared by every connection of a process): resident memory once it has applied (nothing to do) and run
+/// full drift checks every 2 s for 8 s.
+func serveMemory(count: Int) async throws {
+    Daemon.limitMallocArenas()
+    let laid = try await layOut(count: count)
+    defer {
+        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
+        try? FileManager.default.removeItem(atPath: laid.root)
+    }
+    await laid.network.close()
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+    let port = Int.random(in: 30000..<40000)
+    let configuration = ServeConfiguration(repository: laid.repo, stateDirectory: laid.root + "/state", pollInterval: .seconds(3600),
+                                           driftInterval: .seconds(2), listenPort: port)
+    let daemon = try Daemon(configuration: configuration, logger: logger)
+    let api = HTTPAPI(daemon: daemon, registry: registry, webhookSecret: nil, logger: logger)
+    let app = Application(router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+    let baseline = residentMemory()
+    let server = Task { try await app.runService(gracefulShutdownSignals: []) }
+    let loop = Task { await daemon.run() }
+    // Let it apply (an empty plan) and run several full drift checks over the 1,000 instances.
+    var applied = false
+    for _ in 0..<120 {
+        try await Task.sleep(for: .seconds(1))
+        if (try? laid.reconciler.store.lastAppliedRun()) != nil, (try? laid.reconciler.store.latestDrift()) != nil { applied = true; break }
+    }
+    try await Task.sleep(for: .seconds(8))
+    let report = try laid.reconciler.store.latestDrift()
+    let afterChecks = residentMemory()
+    print(String(format: "serve with %d managed instances: applied %@, drift items %d; resident memory %.1f MiB (peak %.1f MiB; %.1f MiB before the daemon started)",
+                 count, applied ? "yes" : "NO", report?.items.count ?? -1, afterChecks.current, afterChecks.peak, baseline.current))
+    await daemon.stop()
+    _ = await loop.value
+    server.cancel()
+}
+
+/// Where resident memory goes: five rounds of each part of a plan, with the resident size after each.
+func memoryByPhase(count: Int) async throws {
+    let laid = try await layOut(count: count)
+    defer {
+        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
+        try? FileManager.default.removeItem(atPath: laid.root)
+    }
+    func report(_ phase: String) { print(String(format: "%-28@ %.1f MiB", phase as NSString, residentMemory().current)) }
+    report("after setup")
+    for _ in 0..<5 { _ = try laid.source.load(nil) }
+    report("5 x read + validate")
+    for _ in 0..<5 { _ = try await laid.compute.observe() }
+    report("5 x compute observe")
+    for _ in 0..<5 { _ = try await laid.storage.observe() }
+    report("5 x storage observe")
+    for _ in 0..<5 { _ = try await laid.network.observePorts() }
+    report("5 x ports observe")
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let mode = arguments.first ?? "noop-plan"
 let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 1000
 do {
     switch mode {
     case "noop-plan": try await noopPlan(count: count)
+    case "serve-memory": try await serveMemory(count: count)
+    case "memory-by-phase": try await memoryByPhase(count: count)
     default:
-        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan [N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|serve-memory [N]\n".utf8))
         exit(2)
     }
 } catch {

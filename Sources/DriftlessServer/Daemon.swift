@@ -4,6 +4,9 @@ import DriftlessStore
 import Foundation
 import Logging
 import Metrics
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The control loop of `driftless serve`: reconcile each new commit once, check drift on events and on a
 /// timer, optionally heal it. All work runs one item at a time on this actor's queue, so two applies
@@ -277,6 +280,22 @@ public actor Daemon {
         } catch {
             logger.error("drift check failed", metadata: ["error": "\(error)"])
         }
+        Self.returnFreedMemory()
+    }
+
+    /// A check parses every domain's XML; glibc keeps the freed pages in its arenas unless asked to give
+    /// them back, which made the daemon's resident size grow with each check on large hosts.
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        _ = driftlessMallocTrim(0)
+        #endif
+    }
+
+    /// Fewer malloc arenas: the daemon's work is serialised, and each arena holds freed memory of its own.
+    public static func limitMallocArenas() {
+        #if canImport(Glibc)
+        _ = driftlessMallopt(-8, 2)  // M_ARENA_MAX, which Glibc's Swift overlay does not export
+        #endif
     }
 
     func recordReachability(_ sessions: HostSessions) {
@@ -335,3 +354,10 @@ extension Timer {
         recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }
 }
+
+#if canImport(Glibc)
+@_silgen_name("mallopt")
+private func driftlessMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+@_silgen_name("malloc_trim")
+private func driftlessMallocTrim(_ pad: Int) -> Int32
+#endif
