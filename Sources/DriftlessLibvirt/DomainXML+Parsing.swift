@@ -36,6 +36,11 @@ extension DomainXML {
             metadata = try DriftlessMetadata(element: ours)
         }
 
+        var current: UInt64?
+        if let element = root.child("currentMemory"), let text = element.stringValue {
+            let bytes = try bytes(fromLibvirtValue: text, unit: element.attribute("unit"), defaultUnit: "KiB")
+            if bytes / 1024 != memoryBytes / 1024 { current = bytes / 1024 }
+        }
         self.init(
             type: root.attribute("type") == VirtType.kvm.rawValue ? .kvm : .qemu,
             name: name,
@@ -51,6 +56,7 @@ extension DomainXML {
             serialConsole: devices?.elements(forName: "serial").contains { $0.attribute("type") == "pty" } ?? false,
             metadata: metadata
         )
+        currentMemoryKiB = current
     }
 
     private static func disk(from element: ParsedElement) -> Disk? {

@@ -120,6 +120,9 @@ public struct DomainXML: Sendable, Equatable {
     public var uuid: String?
     /// Memory (maximum and current at boot) in KiB.
     public var memoryKiB: UInt64
+    /// `<currentMemory>` as read back, when it differs from `memoryKiB` (`virsh setmem --config`
+    /// lowers it); nil when written by us or equal.
+    public var currentMemoryKiB: UInt64?
     /// vCPUs at boot.
     public var vcpus: Int
     /// vCPU ceiling for hot-plug; equals `vcpus` when nil.

@@ -70,7 +70,8 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             id: ObjectID(.instance, project: marker.project, marker.name), domainName: name,
             uuid: try domain.uuidString(), specHash: marker.specHash, commit: marker.commit,
             imageVolume: marker.image, seedHash: marker.seedHash, owner: marker.owner,
-            vcpus: persistent.vcpus, memory: .kibibytes(persistent.memoryKiB),
+            // What the next boot gets: <currentMemory> when someone lowered it below <memory>.
+            vcpus: persistent.vcpus, memory: .kibibytes(persistent.currentMemoryKiB ?? persistent.memoryKiB),
             liveVCPUs: info?.vcpus, liveMemory: info.map { .kibibytes($0.memoryKiB) },
             power: power, rootDiskPath: root?.path,
             volumePaths: disks.filter { $0.path != root?.path }.map(\.path),

@@ -105,6 +105,7 @@ final class ReconcileEndToEndTests: XCTestCase {
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
 
         XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "destroy", "\(world.project).a").status, 0)
+        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "setmem", "\(world.project).b", "48M", "--config").status, 0)
         let portOfB = try XCTUnwrap(world.ports().first { _ in true })
         XCTAssertEqual(try sh("ovs-vsctl", "del-port", world.bridge, portOfB.name).status, 0)
 
@@ -114,12 +115,17 @@ final class ReconcileEndToEndTests: XCTestCase {
         let items = try XCTUnwrap(report["items"] as? [[String: Any]])
         let fields = items.flatMap { ($0["fields"] as? [[String: Any]] ?? []).map { $0["field"] as? String ?? "" } }
         XCTAssertTrue(fields.contains("power"), "\(items)")
+        XCTAssertTrue(items.contains { item in
+            (item["fields"] as? [[String: Any]] ?? []).contains { $0["field"] as? String == "memory" && $0["actual"] as? String == "48MiB" }
+        }, "virsh setmem --config is drift: \(items)")
         XCTAssertTrue(fields.contains { $0.hasPrefix("networks.net[0].port") }, "\(items)")
         XCTAssertTrue(items.allSatisfy { $0["type"] as? String == "drifted" }, "\(items)")
 
         let heal = try world.driftless("drift", "--heal")
         assertSuccess(heal, "drift --heal")
         XCTAssertEqual(world.domainState("a"), "running")
+        let inactive = try sh("virsh", "-c", EndToEndWorld.libvirtURI, "dumpxml", "--inactive", "\(world.project).b").stdout
+        XCTAssertTrue(inactive.contains("<currentMemory unit='KiB'>65536</currentMemory>"), inactive)
         XCTAssertTrue(world.ports().contains { $0.ifaceID == portOfB.ifaceID && $0.tag == "77" }, "\(world.ports())")
         XCTAssertEqual(world.ports().count, 2, "no duplicate port: \(world.ports())")
         XCTAssertEqual(try world.driftless("drift", "--detailed-exitcode").status, 0)

@@ -63,10 +63,10 @@ final class ServeEndToEndTests: XCTestCase {
         """]
     }
 
-    func startServer(_ extra: [String] = []) throws {
+    func startServer(_ extra: [String] = [], driftInterval: String = "1h") throws {
         port = Int.random(in: 20000..<40000)
         server = try spawn([DriftlessBinary.url.path, "serve", "--repo", world.repo, "--state", world.state,
-                            "--listen", "127.0.0.1:\(port)", "--interval", "1h", "--drift-interval", "1h",
+                            "--listen", "127.0.0.1:\(port)", "--interval", "1h", "--drift-interval", driftInterval,
                             "--webhook-secret-file", world.root + "/secret"] + extra)
         XCTAssertTrue(waitUntilTrue(timeout: 30) { (try? self.http("GET", "/readyz").status) == 200 }, "serve never became ready")
     }
@@ -207,7 +207,7 @@ final class ServeEndToEndTests: XCTestCase {
     func testDriftSeenThroughEventsAlsoAfterDaemonRestarts() throws {
         try world.writeManifests(instances: [.init(name: "a"), .init(name: "b")], extra: users())
         let first = try world.commit("a and b")
-        try startServer()
+        try startServer(driftInterval: "2s")
         XCTAssertTrue(waitForApply(of: first))
         let alice = try token("alice")
         func driftFields() -> [String] {
@@ -232,6 +232,10 @@ final class ServeEndToEndTests: XCTestCase {
         XCTAssertEqual(try sh(root + "/scripts/start-libvirt.sh").status, 0)
         XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "start", "\(world.project).a").status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 10) { !driftFields().contains("power") }, "the start after a libvirtd restart is seen: \(driftFields())")
+
+        // virsh setmem sends no libvirt event: the periodic check finds it (every 2 s in this test).
+        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "setmem", "\(world.project).b", "48M", "--config").status, 0)
+        XCTAssertTrue(waitUntilTrue(timeout: 10) { driftFields().contains("memory") }, "virsh setmem seen: \(driftFields())")
 
         // One daemon per state directory: anything else that would apply is refused, naming the holder.
         let heal = try world.driftless("drift", "--heal")
