@@ -33,7 +33,6 @@ public actor Daemon {
     private var refusedHead: String?
     private var notifiedFailure: String?
     private var driftPending = false
-    private var pollPending = false
     private(set) var ready = false
     private var stopping = false
     private var lastAppliedCommitGauge: Gauge?
@@ -106,7 +105,6 @@ public actor Daemon {
             if stopping { break }
             switch item {
             case let .poll(reason):
-                pollPending = false
                 await poll(reason: reason)
             case let .driftCheck(reason):
                 driftPending = false
