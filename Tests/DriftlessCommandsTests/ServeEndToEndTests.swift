@@ -253,13 +253,40 @@ final class ServeEndToEndTests: XCTestCase {
                       "a del-port after an ovsdb-server restart is seen: \(driftFields())")
     }
 
+    /// A tiny HTTP receiver for notifications: appends each POST body as one line to a file.
+    func startReceiver() throws -> (url: String, file: String, process: Spawned) {
+        let file = world.root + "/notifications.jsonl"
+        let receiverPort = Int.random(in: 40000..<50000)
+        let script = """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                    open(sys.argv[2], 'ab').write(body.replace(b'\\n', b' ') + b'\\n')
+                    self.send_response(200); self.end_headers()
+                def log_message(self, *args): pass
+            http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+            """
+        try script.write(toFile: world.root + "/receiver.py", atomically: true, encoding: .utf8)
+        let process = try spawn(["python3", world.root + "/receiver.py", String(receiverPort), file])
+        return ("http://127.0.0.1:\(receiverPort)/hook", file, process)
+    }
+
     func testHealConvergesDriftAndSIGTERMFinishesTheStepInFlight() throws {
         try world.writeManifests(instances: [.init(name: "a")], extra: users())
         let first = try world.commit("a")
-        try startServer(["--heal"])
+        let receiver = try startReceiver()
+        defer { receiver.process.kill(); _ = receiver.process.wait() }
+        try startServer(["--heal", "--notify-url", receiver.url, "--notify-format", "slack"])
         XCTAssertTrue(waitForApply(of: first))
         XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "destroy", "\(world.project).a").status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 20) { self.world.domainState("a") == "running" }, "--heal starts it again")
+        XCTAssertTrue(waitUntilTrue(timeout: 10) {
+            ((try? String(contentsOfFile: receiver.file, encoding: .utf8)) ?? "").contains("power: expected running, found stopped")
+        }, "new drift is notified")
+        let notification = try String(contentsOfFile: receiver.file, encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(notification.utf8)) as? [String: Any], notification)
+        XCTAssertEqual(Array(object.keys), ["text"], "the Slack form is {\"text\": …}")
 
         // SIGTERM while an apply runs: the daemon finishes the step in flight, leaves no step open, exits 0.
         try world.writeManifests(instances: [.init(name: "a"), .init(name: "b"), .init(name: "c")], extra: users())
