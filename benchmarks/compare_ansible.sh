@@ -10,6 +10,7 @@
 #   --keep           leave the Ansible leg's end state in place (skips its teardown and the
 #                    Driftless leg, whose domains have the same bench.web-NN names)
 #   --ansible-only   skip the Driftless leg
+#   --driftless-only skip the Ansible leg (DRIFTLESS_PARALLEL sets --parallel, default 8)
 #
 # Needs root, Debian's `ansible` package (carries both collections), python3-libvirt and
 # python3-lxml for /usr/bin/python3, qemu-utils and genisoimage. libvirtd and Open vSwitch are
@@ -24,11 +25,13 @@ ANSIBLE_DIR="$HERE/ansible"
 COUNT=20
 KEEP=0
 ANSIBLE_ONLY=0
+DRIFTLESS_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --count) COUNT="$2"; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --ansible-only) ANSIBLE_ONLY=1; shift ;;
+        --driftless-only) DRIFTLESS_ONLY=1; shift ;;
         -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "compare_ansible: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -261,7 +264,7 @@ driftless_leg() {
 
 # --- Main ------------------------------------------------------------------------------------
 preflight
-ansible_leg
+if [ "$DRIFTLESS_ONLY" = 0 ]; then ansible_leg; fi
 if [ "$ANSIBLE_ONLY" = 0 ] && [ "$KEEP" = 0 ]; then driftless_leg; fi
 
 echo "instances: $COUNT"

@@ -11,11 +11,11 @@ public final class HostSessions: @unchecked Sendable {
     public let drivers: [String: HostDrivers]
     public let unreachable: [String: String]
     private let networks: [String: OVSNetworkDriver]
-    private let connections: [String: LibvirtConnection]
+    private let connections: [String: [LibvirtConnection]]
 
     /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network).
     public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10)) async -> HostSessions {
-        let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver, LibvirtConnection), any Error>).self) { group in
+        let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver, [LibvirtConnection]), any Error>).self) { group in
             for target in targets {
                 group.addTask { (target, await Result { try await connect(target, store: store, timeout: timeout) }) }
             }
@@ -24,7 +24,7 @@ public final class HostSessions: @unchecked Sendable {
         var drivers: [String: HostDrivers] = [:]
         var unreachable: [String: String] = [:]
         var networks: [String: OVSNetworkDriver] = [:]
-        var connections: [String: LibvirtConnection] = [:]
+        var connections: [String: [LibvirtConnection]] = [:]
         for (target, result) in results {
             switch result {
             case let .success((hostDrivers, network, connection)):
@@ -39,9 +39,12 @@ public final class HostSessions: @unchecked Sendable {
     }
 
     static func connect(_ target: HostTarget, store: Store, timeout: Duration) async throws
-        -> (HostDrivers, OVSNetworkDriver, LibvirtConnection)
+        -> (HostDrivers, OVSNetworkDriver, [LibvirtConnection])
     {
+        // Two connections: libvirtd serves only a few requests of one client at a time, and an apply runs
+        // several steps at once. The first also carries the lifecycle events.
         let connection = try await LibvirtComputeDriver.connect(target)
+        let second = try await LibvirtComputeDriver.connect(target)
         let network = try OVSNetworkDriver(host: target)
         do {
             try await network.connect(timeout: timeout)
@@ -51,14 +54,14 @@ public final class HostSessions: @unchecked Sendable {
         }
         let drivers = HostDrivers(
             target: target,
-            compute: LibvirtComputeDriver(target: target, connection: connection),
-            storage: LibvirtStorageDriver(target: target, connection: connection, ownership: store),
+            compute: LibvirtComputeDriver(target: target, connections: [connection, second]),
+            storage: LibvirtStorageDriver(target: target, connection: second, ownership: store),
             network: network)
-        return (drivers, network, connection)
+        return (drivers, network, [connection, second])
     }
 
     init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String],
-         networks: [String: OVSNetworkDriver], connections: [String: LibvirtConnection]) {
+         networks: [String: OVSNetworkDriver], connections: [String: [LibvirtConnection]]) {
         self.targets = targets
         self.drivers = drivers
         self.unreachable = unreachable
@@ -69,7 +72,7 @@ public final class HostSessions: @unchecked Sendable {
     /// Every host was reached and every libvirt connection is still open (libvirtd did not restart).
     /// The OVSDB clients reconnect and resync by themselves.
     public var isHealthy: Bool {
-        unreachable.isEmpty && connections.values.allSatisfy(\.isAlive) && !eventStreamEnded.value
+        unreachable.isEmpty && connections.values.joined().allSatisfy(\.isAlive) && !eventStreamEnded.value
     }
 
     /// Set when an event stream of these sessions ended (a connection went away under it): the sessions
@@ -81,8 +84,8 @@ public final class HostSessions: @unchecked Sendable {
     public func events() -> AsyncStream<String> {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
         var tasks: [Task<Void, Never>] = []
-        for (host, connection) in connections {
-            guard let domainEvents = try? connection.domainEvents() else { continue }
+        for (host, hostConnections) in connections {
+            guard let domainEvents = try? hostConnections.first?.domainEvents() else { continue }
             tasks.append(Task { [eventStreamEnded] in
                 for await _ in domainEvents { continuation.yield(host) }
                 if !Task.isCancelled { eventStreamEnded.set(); continuation.yield(host) }

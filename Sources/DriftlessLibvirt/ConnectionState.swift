@@ -12,6 +12,14 @@ final class ConnectionState: @unchecked Sendable {
     private let lock = NSLock()
     private var closeReason: LibvirtConnection.CloseReason?
 
+    /// At most this many calls of one connection are in flight at once. libvirtd serves at most
+    /// `max_client_requests` (5 by default) requests of a client at a time and answers keepalive
+    /// probes behind them: an apply of 1,000 instances with eight calls in flight had its keepalive
+    /// time out and the connection closed under it.
+    static let requestsInFlight = 4
+    /// Counts the calls in flight; taken around each C call by `libvirtCheck`.
+    let requests = DispatchSemaphore(value: ConnectionState.requestsInFlight)
+
     init(redactedURI: String) {
         self.redactedURI = redactedURI
     }

@@ -19,6 +19,8 @@ func libvirtCheck<Result>(
     failed: (Result) -> Bool,
     _ body: () -> Result
 ) throws(LibvirtError) -> Result {
+    connection?.requests.wait()
+    defer { connection?.requests.signal() }
     let result = body()
     if failed(result) {
         throw readLastError(function: function, connection: connection)

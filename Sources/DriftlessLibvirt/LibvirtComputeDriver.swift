@@ -8,17 +8,30 @@ import Foundation
 /// without starving Swift's cooperative threads.
 public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     public let target: HostTarget
-    let connection: LibvirtConnection
+    /// One or more connections to the host's libvirtd, used in turn: libvirtd serves a few requests of
+    /// each client at a time (see `ConnectionState.requestsInFlight`), so parallel applies spread over
+    /// several connections.
+    let connections: [LibvirtConnection]
+    private let turn = TurnCounter()
+    var connection: LibvirtConnection { connections[turn.next() % connections.count] }
     let virtType: DomainXML.VirtType
     let seedBuilder: SeedImageBuilder
     /// How long a graceful shutdown may take before the domain is destroyed, when powering off.
     let shutdownTimeout: Duration
 
     /// Wraps an open connection to the host's libvirtd.
-    public init(target: HostTarget, connection: LibvirtConnection, virtType: DomainXML.VirtType = .detect(),
+    public convenience init(target: HostTarget, connection: LibvirtConnection, virtType: DomainXML.VirtType = .detect(),
+                            seedBuilder: SeedImageBuilder = SeedImageBuilder(), shutdownTimeout: Duration = .seconds(30)) {
+        self.init(target: target, connections: [connection], virtType: virtType, seedBuilder: seedBuilder,
+                  shutdownTimeout: shutdownTimeout)
+    }
+
+    /// Wraps several open connections to the same host, used in turn.
+    public init(target: HostTarget, connections: [LibvirtConnection], virtType: DomainXML.VirtType = .detect(),
                 seedBuilder: SeedImageBuilder = SeedImageBuilder(), shutdownTimeout: Duration = .seconds(30)) {
+        precondition(!connections.isEmpty, "a compute driver needs a connection")
         self.target = target
-        self.connection = connection
+        self.connections = connections
         self.virtType = virtType
         self.seedBuilder = seedBuilder
         self.shutdownTimeout = shutdownTimeout
@@ -339,6 +352,19 @@ public enum LibvirtDriverError: DriverError, Equatable {
         case let .needsReplacement(domain, host):
             "on host \(host), \(domain) needs a new root disk (another image): that is a replacement, which destroys the data on the root disk"
         case let .other(message, host): "on host \(host): \(message)"
+        }
+    }
+}
+
+/// A counter for taking turns, safe from any thread.
+final class TurnCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.withLock {
+            value &+= 1
+            return value
         }
     }
 }
