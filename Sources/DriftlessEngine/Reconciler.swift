@@ -95,11 +95,10 @@ public final class Reconciler: @unchecked Sendable {
             progress(event)
         }
         let result = await applier.apply(planned.steps)
-        var applied = AppliedRun(runID: runID, planned: planned, result: result, recovered: recovered, unreachable: unreachable)
+        let applied = AppliedRun(runID: runID, planned: planned, result: result, recovered: recovered, unreachable: unreachable)
         var outcome = "\(result.succeeded) succeeded, \(result.failed) failed, \(result.skipped) skipped"
         if !unreachable.isEmpty { outcome += "; unreachable: " + unreachable.keys.sorted().joined(separator: ", ") }
         try store.finishRun(runID, result: applied.succeeded ? "succeeded" : "failed", detail: outcome)
-        applied.unreachable = unreachable
         return applied
     }
 
