@@ -32,11 +32,14 @@ public struct DriftlessMetadata: Sendable, Equatable {
     public var seedHash: String?
     /// The Driftless installation (state directory) that made the domain: only it prunes or changes it.
     public var owner: String?
+    /// The root disk's size in bytes as last applied (instances only).
+    public var rootDisk: String?
 
     /// Creates a record.
     public init(kind: String, project: String, name: String, specHash: String, commit: String,
-                image: String? = nil, seedHash: String? = nil, owner: String? = nil) {
+                image: String? = nil, seedHash: String? = nil, owner: String? = nil, rootDisk: String? = nil) {
         self.owner = owner
+        self.rootDisk = rootDisk
         self.kind = kind
         self.project = project
         self.name = name
@@ -51,7 +54,7 @@ public struct DriftlessMetadata: Sendable, Equatable {
     }
 
     private static var optionalFields: [(String, WritableKeyPath<DriftlessMetadata, String?>)] {
-        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner)]
+        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner), ("rootDisk", \.rootDisk)]
     }
 
     /// The record as an element; `prefixed` gives `<driftless:instance xmlns:driftless=…>`,

@@ -83,6 +83,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             id: ObjectID(.instance, project: marker.project, marker.name), domainName: name,
             uuid: try domain.uuidString(), specHash: marker.specHash, commit: marker.commit,
             imageVolume: marker.image, seedHash: marker.seedHash, owner: marker.owner,
+            rootDiskSize: marker.rootDisk.flatMap(UInt64.init).map { ByteSize(bytes: $0) },
             // What the next boot gets: <currentMemory> when someone lowered it below <memory>.
             vcpus: persistent.vcpus, memory: .kibibytes(persistent.currentMemoryKiB ?? persistent.memoryKiB),
             liveVCPUs: info?.vcpus, liveMemory: info.map { .kibibytes($0.memoryKiB) },
@@ -124,7 +125,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         DriftlessMetadata(
             kind: Kind.instance.rawValue, project: request.id.project ?? "", name: request.id.name,
             specHash: request.specHash, commit: request.commit, image: request.rootDisk.image.volumeName,
-            seedHash: request.seedHash, owner: request.owner)
+            seedHash: request.seedHash, owner: request.owner, rootDisk: String(request.rootDisk.size.bytes))
     }
 
     /// The domain definition Driftless makes for `request` (also used by benchmarks to lay out many domains).
@@ -196,7 +197,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             }
             let both: LibvirtDomain.Modification = running ? [.live, .config] : [.config]
 
-            if request.memory != observed.memory || (running && observed.liveMemory != request.memory) {
+            // Only a change of the definition: after an increase "at next boot" the running guest keeps its
+            // old size until it reboots, which is not a difference to fix (and cannot be fixed live).
+            if request.memory != observed.memory {
                 let kib = request.memory.kibibytes
                 if running && request.memory <= observed.memory {
                     try domain.setMemory(kibibytes: kib, [.live, .config])
@@ -253,6 +256,18 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                     try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
                     effects["networks"] = .live
                 }
+            }
+
+            // The root disk grows (a shrink is a replacement, planned as such); cloud-init's growpart
+            // extends the guest's filesystem at next boot.
+            if let size = observed.rootDiskSize, request.rootDisk.size > size {
+                if running {
+                    try domain.blockResize(disk: "vda", bytes: request.rootDisk.size.bytes)
+                } else {
+                    let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+                    try pool.lookupVolume(name: request.rootDisk.volumeName).resize(capacity: request.rootDisk.size.bytes)
+                }
+                effects["rootDisk"] = .live
             }
 
             // The cloud-init seed: rebuilt when what it carries changed; cloud-init reads it at next boot.

@@ -257,6 +257,13 @@ public final class LibvirtDomain: @unchecked Sendable {
     // MARK: Resources and devices
 
     /// Sets memory in KiB (`virDomainSetMemoryFlags`); add `.maximum` to change the ceiling (config only).
+    /// Grows a disk of the running domain to `bytes` (`virDomainBlockResize` with `VIR_DOMAIN_BLOCK_RESIZE_BYTES`).
+    public func blockResize(disk target: String, bytes: UInt64) throws(LibvirtError) {
+        try libvirtCall("virDomainBlockResize", connectionState) {
+            virDomainBlockResize(pointer, target, bytes, UInt32(VIR_DOMAIN_BLOCK_RESIZE_BYTES.rawValue))
+        }
+    }
+
     public func setMemory(kibibytes: UInt64, _ flags: Modification) throws(LibvirtError) {
         try libvirtCall("virDomainSetMemoryFlags", connectionState) {
             virDomainSetMemoryFlags(pointer, UInt(kibibytes), flags.rawValue)

@@ -105,6 +105,7 @@ final class EndToEndWorld {
     struct InstanceSpec {
         var name: String
         var memory = "64MiB"
+        var rootDisk = "128MiB"
         var vcpus = 1
         var volumes: [String] = []
         var userData: String?
@@ -169,7 +170,7 @@ final class EndToEndWorld {
                   image: tiny
                   vcpus: \(instance.vcpus)
                   memory: \(instance.memory)
-                  rootDisk: 128MiB
+                  rootDisk: \(instance.rootDisk)
                   networks: [{network: net}]
                   volumes: [\(instance.volumes.joined(separator: ", "))]
                 """

@@ -90,9 +90,24 @@ final class ReconcileEndToEndTests: XCTestCase {
         XCTAssertEqual(world.maxMemoryKiB("a"), 96 * 1024)
         try assertPlanIsEmpty()
 
+        // The root disk grows in place, on the running guest.
+        try world.writeManifests(instances: [.init(name: "a", memory: "96MiB", rootDisk: "256MiB", volumes: ["data"]), .init(name: "b")],
+                                 volumes: [.init(name: "data")])
+        try world.commit("a: 256MiB root disk")
+        let grow = try XCTUnwrap(try planJSON()["actions"] as? [[String: Any]])
+        XCTAssertEqual(grow.count, 1, "\(grow)")
+        let growChanges = try XCTUnwrap(grow.first?["changes"] as? [[String: Any]])
+        XCTAssertEqual(growChanges.map { $0["field"] as? String }, ["rootDisk"])
+        XCTAssertEqual(growChanges.first?["effect"] as? String, "live")
+        assertSuccess(try world.driftless("apply", "--yes"), "apply the root disk growth")
+        let blockInfo = try sh("virsh", "-c", EndToEndWorld.libvirtURI, "domblkinfo", "\(world.project).a", "vda").stdout
+        XCTAssertTrue(blockInfo.contains("268435456"), blockInfo)
+        XCTAssertEqual(world.domainUUID("a"), uuid)
+        try assertPlanIsEmpty()
+
         let history = try world.driftless("history")
         assertSuccess(history, "history")
-        XCTAssertEqual(history.stdout.split(separator: "\n").filter { $0.contains("apply") && $0.contains("succeeded") }.count, 2, history.stdout)
+        XCTAssertEqual(history.stdout.split(separator: "\n").filter { $0.contains("apply") && $0.contains("succeeded") }.count, 3, history.stdout)
     }
 
     // MARK: - Drift

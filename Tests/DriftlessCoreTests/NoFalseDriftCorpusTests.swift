@@ -28,6 +28,10 @@ struct NoFalseDriftCorpusTests {
         },
         Mutation(name: "instance.userData", expected: [.update]) { $0.instances[0].spec.userData = "#cloud-config\n" },
         Mutation(name: "instance.users", expected: [.update]) { $0.instances[0].spec.users = [] },
+        Mutation(name: "instance.rootDisk grow", expected: [.update]) { $0.instances[0].spec.rootDisk = .gibibytes(2) },
+        Mutation(name: "instance.rootDisk shrink (replacement)", expected: [.replace]) {
+            $0.instances[0].spec.rootDisk = .mebibytes(512)
+        },
         Mutation(name: "instance.image (new digest)", expected: [.create, .replace]) {
             $0.images[0].spec.sha256 = String(repeating: "c", count: 64)
         },

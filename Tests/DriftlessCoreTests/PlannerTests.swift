@@ -41,7 +41,7 @@ struct PlannerTests {
                 instances.removeAll { $0.id == r.id }
                 instances.append(ObservedInstance(
                     id: r.id, domainName: r.domainName, uuid: "u", specHash: r.specHash, commit: r.commit,
-                    imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, owner: r.owner, vcpus: r.vcpus, memory: r.memory,
+                    imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, owner: r.owner, rootDiskSize: r.rootDisk.size, vcpus: r.vcpus, memory: r.memory,
                     liveVCPUs: nil, liveMemory: nil, power: r.power == .running ? .running : .stopped,
                     rootDiskPath: "/pools/vols/" + r.rootDisk.volumeName, volumePaths: r.volumes.map(\.path),
                     nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan) }))

@@ -103,6 +103,7 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// disk): a replacement that loses the data on the root disk, never an in-place update.
     public func requiresReplacement(of observed: ObservedInstance) -> Bool {
         if let image = observed.imageVolume, image != rootDisk.image.volumeName { return true }
+        if let size = observed.rootDiskSize, rootDisk.size < size { return true }
         return false
     }
 
@@ -136,6 +137,8 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     /// The installation that made the domain, as recorded in its metadata (nil: made before owners were
     /// recorded, or by hand).
     public var owner: String?
+    /// The root disk's size as last applied, from the domain's metadata.
+    public var rootDiskSize: ByteSize?
     /// vCPUs in the persistent configuration (what the next boot gets).
     public var vcpus: Int
     /// Memory in the persistent configuration.
@@ -149,10 +152,11 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var nics: [ObservedNIC]
 
     public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String,
-                imageVolume: String?, seedHash: String?, owner: String? = nil, vcpus: Int,
+                imageVolume: String?, seedHash: String?, owner: String? = nil, rootDiskSize: ByteSize? = nil, vcpus: Int,
                 memory: ByteSize, liveVCPUs: Int?, liveMemory: ByteSize?, power: Power, rootDiskPath: String?,
                 volumePaths: [String], nics: [ObservedNIC]) {
         self.owner = owner
+        self.rootDiskSize = rootDiskSize
         self.id = id
         self.domainName = domainName
         self.uuid = uuid

@@ -265,9 +265,16 @@ public enum Planner {
                 continue
             }
             if request.requiresReplacement(of: observed) {
+                var replaced: [FieldChange] = []
+                if let image = observed.imageVolume, image != observedImage.volumeName {
+                    replaced.append(FieldChange(field: "image", before: image, after: observedImage.volumeName, effect: .replace))
+                }
+                if let size = observed.rootDiskSize, request.rootDisk.size < size {
+                    replaced.append(FieldChange(field: "rootDisk", before: size.description, after: request.rootDisk.size.description,
+                                                effect: .replace))
+                }
                 let action = PlannedAction(action: .replace, id: instance.id, host: host.target.name, source: instance.source?.location,
-                                           changes: [FieldChange(field: "image", before: observed.imageVolume,
-                                                                 after: observedImage.volumeName, effect: .replace)])
+                                           changes: replaced)
                 deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
                 steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
@@ -355,6 +362,9 @@ public enum Planner {
         if request.vcpus != observed.vcpus {
             changes.append(FieldChange(field: "vcpus", before: String(observed.vcpus), after: String(request.vcpus),
                                        effect: running ? .reboot : .live))
+        }
+        if let size = observed.rootDiskSize, request.rootDisk.size > size {
+            changes.append(FieldChange(field: "rootDisk", before: size.description, after: request.rootDisk.size.description, effect: .live))
         }
         let wantedVolumes = Set(request.volumes.map(\.path)), currentVolumes = Set(observed.volumePaths)
         if wantedVolumes != currentVolumes {
