@@ -133,7 +133,6 @@ func manifests(count: Int, id: String, root: String) -> String {
 
 /// Lays out `count` managed instances as Driftless would have made them; returns what the measurements need.
 struct LaidOut {
-    var id: String
     var root: String
     var repo: String
     var reconciler: Reconciler
@@ -143,6 +142,29 @@ struct LaidOut {
     var storage: LibvirtStorageDriver
     var network: OVSNetworkDriver
     var owner: String
+}
+
+extension LaidOut {
+    /// Removes the bridge (through OVSDB, as the drivers do) and the files, and closes the OVSDB client.
+    /// The libvirt test driver's state goes with the process.
+    func remove() async {
+        try? await network.openVSwitch.deleteBridge(named: target.bridge)
+        await network.close()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
+
+/// Lays out `count` instances, runs `body` over them, and removes them whatever happens.
+func withLaidOut<T>(count: Int, _ body: (LaidOut) async throws -> T) async throws -> T {
+    let laid = try await layOut(count: count)
+    do {
+        let result = try await body(laid)
+        await laid.remove()
+        return result
+    } catch {
+        await laid.remove()
+        throw error
+    }
 }
 
 func layOut(count: Int) async throws -> LaidOut {
@@ -198,17 +220,13 @@ func layOut(count: Int) async throws -> LaidOut {
     }
     print(String(format: "setup: %d instances, %d volumes, %d ports laid out in %.1f s", count, count, ports.count,
                  seconds(ContinuousClock.now - setupStart)))
-    return LaidOut(id: id, root: root, repo: repo, reconciler: reconciler, source: source, target: target, compute: compute,
+    return LaidOut(root: root, repo: repo, reconciler: reconciler, source: source, target: target, compute: compute,
                    storage: storage, network: network, owner: owner)
 }
 
 
-func noopPlan(count: Int) async throws {
-    let laid = try await layOut(count: count)
-    defer {
-        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
-        try? FileManager.default.removeItem(atPath: laid.root)
-    }
+/// Times no-op plans; returns whether the plan stayed empty and nothing was written.
+func noopPlan(_ laid: LaidOut, count: Int) async throws -> Bool {
     let (reconciler, source, target, compute, storage, network, owner) =
         (laid.reconciler, laid.source, laid.target, laid.compute, laid.storage, laid.network, laid.owner)
 
@@ -240,7 +258,6 @@ func noopPlan(count: Int) async throws {
     }
     let transactions = await network.transactionCount - transactionsBefore
     print(String(format: "  resident memory after the plans: %.1f MiB", residentMemory().current))
-    await network.close()
     times.sort()
     print(String(format: "no-op plan over %d managed instances (git read + validate + observe + diff): median %.3f s, best %.3f s",
                  count, times[times.count / 2], times[0]))
@@ -248,7 +265,7 @@ func noopPlan(count: Int) async throws {
     print(String(format: "  phases (median): read+validate %.3f s, observe %.3f s, allocate %.3f s, diff %.3f s",
                  median(0), median(1), median(2), median(3)))
     print("plan actions: \(actions); driver write calls: \(counter.writes.count); OVSDB transactions: \(transactions)")
-    if actions != 0 || !counter.writes.isEmpty || transactions != 0 { exit(1) }
+    return actions == 0 && counter.writes.isEmpty && transactions == 0
 }
 
 /// Resident memory of this process, from /proc/self/status (VmRSS and its peak VmHWM), in MiB.
@@ -264,14 +281,7 @@ func residentMemory() -> (current: Double, peak: Double) {
 /// The daemon and its HTTP API in this process, over `count` managed instances (the libvirt test driver is
 /// shared by every connection of a process): resident memory once it has applied (nothing to do) and run
 /// full drift checks every 2 s for 8 s.
-func serveMemory(count: Int) async throws {
-    Daemon.limitMallocArenas()
-    let laid = try await layOut(count: count)
-    defer {
-        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
-        try? FileManager.default.removeItem(atPath: laid.root)
-    }
-    await laid.network.close()
+func serveMemory(_ laid: LaidOut, count: Int) async throws {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     var logger = Logger(label: "bench")
@@ -302,12 +312,7 @@ func serveMemory(count: Int) async throws {
 }
 
 /// Where resident memory goes: five rounds of each part of a plan, with the resident size after each.
-func memoryByPhase(count: Int) async throws {
-    let laid = try await layOut(count: count)
-    defer {
-        _ = try? shell("ovs-vsctl", "--if-exists", "del-br", "br-n\(laid.id)")
-        try? FileManager.default.removeItem(atPath: laid.root)
-    }
+func memoryByPhase(_ laid: LaidOut) async throws {
     func report(_ phase: String) { print(String(format: "%-28@ %.1f MiB", phase as NSString, residentMemory().current)) }
     report("after setup")
     for _ in 0..<5 { _ = try laid.source.load(nil) }
@@ -325,9 +330,12 @@ let mode = arguments.first ?? "noop-plan"
 let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 1000
 do {
     switch mode {
-    case "noop-plan": try await noopPlan(count: count)
-    case "serve-memory": try await serveMemory(count: count)
-    case "memory-by-phase": try await memoryByPhase(count: count)
+    case "noop-plan":
+        if try await !withLaidOut(count: count, { try await noopPlan($0, count: count) }) { exit(1) }
+    case "serve-memory":
+        Daemon.limitMallocArenas()
+        try await withLaidOut(count: count) { try await serveMemory($0, count: count) }
+    case "memory-by-phase": try await withLaidOut(count: count) { try await memoryByPhase($0) }
     default:
         FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|serve-memory [N]\n".utf8))
         exit(2)
