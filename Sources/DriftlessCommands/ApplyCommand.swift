@@ -82,10 +82,7 @@ struct ApplyCommand: AsyncParsableCommand {
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
         let recovered = try reconciler.store.recoverInterruptedRuns()
-        if !recovered.isEmpty {
-            Terminal.writeError("A previous run was interrupted with \(recovered.count) step\(recovered.count == 1 ? "" : "s") in flight ("
-                + recovered.map(\.action).joined(separator: ", ") + "); the hosts are observed afresh.\n")
-        }
+        reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
         let commit: LoadedCommit
         do {

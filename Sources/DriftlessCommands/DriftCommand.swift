@@ -49,11 +49,7 @@ struct DriftCommand: AsyncParsableCommand {
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
             if heal {
-                let recovered = try reconciler.store.recoverInterruptedRuns()
-                if !recovered.isEmpty {
-                    Terminal.writeError("A previous run was interrupted with \(recovered.count) step\(recovered.count == 1 ? "" : "s") in flight ("
-                        + recovered.map(\.action).joined(separator: ", ") + "); the hosts are observed afresh.\n")
-                }
+                reportInterrupted(try reconciler.store.recoverInterruptedRuns())
             }
             guard let last = try reconciler.store.lastAppliedRun(), let commitID = last.commit else {
                 throw EngineError.nothingApplied
@@ -67,12 +63,8 @@ struct DriftCommand: AsyncParsableCommand {
                 reconciler.recordDrift(report, repository: commit.repository, path: commit.path)
                 var healed: Bool?
                 if heal && !planned.plan.isEmpty {
-                    var refusals = ApplyGuard(allowMassDelete: false, allowReplace: allowReplace)
+                    let refusals = ApplyGuard(allowMassDelete: false, allowReplace: allowReplace)
                         .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-                    if planned.plan.hasErrors {
-                        refusals.insert("the plan has errors: " + planned.plan.diagnostics.filter { $0.severity == .error }
-                            .map(\.description).joined(separator: "; "), at: 0)
-                    }
                     if !refusals.isEmpty {
                         printReport(report)
                         reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository,

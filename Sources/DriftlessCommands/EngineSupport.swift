@@ -53,6 +53,13 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
+/// Says which steps a killed run left in flight (`Store.recoverInterruptedRuns`), if any.
+func reportInterrupted(_ recovered: [Store.InterruptedAction]) {
+    guard !recovered.isEmpty else { return }
+    Terminal.writeError("A previous run was interrupted with \(recovered.count) step\(recovered.count == 1 ? "" : "s") in flight ("
+        + recovered.map(\.action).joined(separator: ", ") + "); the hosts are observed afresh.\n")
+}
+
 /// Progress lines on standard error while an apply runs: each step as it starts and ends, with its time.
 final class ProgressPrinter: @unchecked Sendable {
     private let lock = NSLock()

@@ -203,12 +203,8 @@ public actor Daemon {
     func apply(_ commit: LoadedCommit, kind: String, started: ContinuousClock.Instant) async throws {
         let sessions = try await currentSessions(for: commit)
         let planned = try await reconciler.plan(commit, previous: applied?.state, sessions: sessions)
-        var refusals = ApplyGuard(allowMassDelete: configuration.allowMassDelete, allowReplace: configuration.allowReplace)
+        let refusals = ApplyGuard(allowMassDelete: configuration.allowMassDelete, allowReplace: configuration.allowReplace)
             .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-        if planned.plan.hasErrors {
-            refusals.insert("the plan has errors: " + planned.plan.diagnostics.filter { $0.severity == .error }.map(\.description)
-                .joined(separator: "; "), at: 0)
-        }
         if !refusals.isEmpty {
             refuse(head: commit.commit, reason: refusals.joined(separator: "; "))
             return

@@ -184,6 +184,13 @@ struct ApplyGuardTests {
         #expect(ApplyGuard(allowReplace: true).refusals(plan: replacePlan, desired: newImage, hosts: [host]).isEmpty)
     }
 
+    @Test func aPlanWithErrorsIsRefusedWhateverIsAllowed() throws {
+        let state = try PlannerTests.desired()
+        let plan = Plan(commit: "c", actions: [], diagnostics: [Diagnostic(.error, at: nil, "host local has a domain shop.web that Driftless does not manage")])
+        let refusals = ApplyGuard(allowMassDelete: true, allowReplace: true).refusals(plan: plan, desired: state, hosts: [])
+        #expect(refusals == ["the plan has errors: error: host local has a domain shop.web that Driftless does not manage"], "\(refusals)")
+    }
+
     @Test func driftReportListsFieldsMissingUnexpectedAndUnreachable() throws {
         let state = try PlannerTests.desired()
         let allocations = IPAllocator.allocate(for: state, existing: []).allocations

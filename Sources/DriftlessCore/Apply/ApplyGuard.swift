@@ -4,6 +4,7 @@
 ///   checkout or a bad merge must not prune a cloud.
 /// - A plan that deletes more than half of the objects Driftless manages on the hosts is refused.
 /// - A plan that replaces an instance (new root disk) or destroys a volume's data needs a second yes.
+/// - A plan with errors (a collision, a volume that would shrink) is never applied; no flag allows it.
 ///
 /// Each rule has its flag (`--allow-mass-delete`, `--allow-replace`); a refusal names the flag.
 public struct ApplyGuard: Sendable {
@@ -18,6 +19,10 @@ public struct ApplyGuard: Sendable {
     /// Why the plan may not be applied; empty when it may.
     public func refusals(plan: Plan, desired: DesiredState, hosts: [HostObservation]) -> [String] {
         var reasons: [String] = []
+        if plan.hasErrors {
+            reasons.append("the plan has errors: " + plan.diagnostics.filter { $0.severity == .error }.map(\.description)
+                .joined(separator: "; "))
+        }
         let managed = hosts.reduce(0) { count, host in
             count + (host.compute.value?.instances.count ?? 0) + (host.storage.value?.volumes.count ?? 0)
         }
