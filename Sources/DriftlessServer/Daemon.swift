@@ -203,6 +203,14 @@ public actor Daemon {
     func apply(_ commit: LoadedCommit, kind: String, started: ContinuousClock.Instant) async throws {
         let sessions = try await currentSessions(for: commit)
         let planned = try await reconciler.plan(commit, previous: applied?.state, sessions: sessions)
+        try await carryOut(planned, sessions: sessions, kind: kind, started: started)
+    }
+
+    /// Applies a plan already made against `sessions` under the safety rules; records, measures and notifies.
+    func carryOut(_ planned: Reconciler.PlannedRun, sessions: HostSessions, kind: String, started: ContinuousClock.Instant)
+        async throws
+    {
+        let commit = planned.commit
         let refusals = ApplyGuard(allowMassDelete: configuration.allowMassDelete, allowReplace: configuration.allowReplace)
             .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
         if !refusals.isEmpty {
@@ -269,7 +277,8 @@ public actor Daemon {
             }
             if configuration.heal && !planned.plan.isEmpty && report.items.allSatisfy({ $0.type != .unreachable }) {
                 logger.info("healing drift", metadata: ["items": "\(report.items.count)"])
-                try await apply(applied, kind: "apply", started: started)
+                // The check's own plan is the heal: the same commit against the hosts as just observed.
+                try await carryOut(planned, sessions: sessions, kind: "apply", started: started)
             }
         } catch {
             logger.error("drift check failed", metadata: ["error": "\(error)"])
