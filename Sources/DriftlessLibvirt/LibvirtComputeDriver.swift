@@ -12,8 +12,8 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     /// each client at a time (see `ConnectionState.requestsInFlight`), so parallel applies spread over
     /// several connections.
     let connections: [LibvirtConnection]
-    private let turn = TurnCounter()
-    var connection: LibvirtConnection { connections[turn.next() % connections.count] }
+    private let turn = LockedCounter()
+    var connection: LibvirtConnection { connections[turn.increment() % connections.count] }
     let virtType: DomainXML.VirtType
     let seedBuilder: SeedImageBuilder
     /// How long a graceful shutdown may take before the domain is destroyed, when powering off.
@@ -367,19 +367,6 @@ public enum LibvirtDriverError: DriverError, Equatable {
         case let .needsReplacement(domain, host):
             "on host \(host), \(domain) needs a new root disk (another image): that is a replacement, which destroys the data on the root disk"
         case let .other(message, host): "on host \(host): \(message)"
-        }
-    }
-}
-
-/// A counter for taking turns, safe from any thread.
-final class TurnCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-
-    func next() -> Int {
-        lock.withLock {
-            value &+= 1
-            return value
         }
     }
 }

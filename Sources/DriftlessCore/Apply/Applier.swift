@@ -1,5 +1,3 @@
-import Foundation
-
 /// The drivers of one reachable host.
 public struct HostDrivers: Sendable {
     public var target: HostTarget
@@ -166,14 +164,14 @@ public struct Applier: Sendable {
         let total = steps.count
         var results = [ApplyResult.StepResult?](repeating: nil, count: total)
 
-        func finish(_ index: Int, _ result: ApplyResult.StepResult, counter: FinishedCounter) {
+        func finish(_ index: Int, _ result: ApplyResult.StepResult, counter: LockedCounter) {
             results[index] = result
             if result.phase == .skipped {
                 try? journal(ApplyEvent(step: result.step, phase: .skipped, detail: result.detail, done: counter.increment(), total: total))
             }
         }
 
-        let finished = FinishedCounter()
+        let finished = LockedCounter()  // steps ended, for progress lines
         await withTaskGroup(of: (Int, ApplyResult.StepResult).self) { group in
             var started = Set<Int>()
             var running = 0
@@ -211,7 +209,7 @@ public struct Applier: Sendable {
     }
 
     /// Runs one step with its journal entries and retries.
-    func run(_ step: ApplyStep, finished: FinishedCounter, total: Int) async -> ApplyResult.StepResult {
+    func run(_ step: ApplyStep, finished: LockedCounter, total: Int) async -> ApplyResult.StepResult {
         let key = step.key
         do {
             try journal(ApplyEvent(step: key, phase: .started, done: finished.value, total: total))
@@ -270,25 +268,6 @@ public struct Applier: Sendable {
             try await host.network.apply(set)
             return nil
         }
-    }
-}
-
-/// How many steps have ended, for progress lines (steps end on many tasks at once).
-final class FinishedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return count
-    }
-
-    func increment() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        count += 1
-        return count
     }
 }
 
