@@ -78,7 +78,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func execute() async throws -> Reconciler.AppliedRun? {
         let directory = stateOptions.directory
-        let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(source.repo)")
+        let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(Reconciler.displayLocation(source.repo))")
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
         let recovered = try reconciler.store.recoverInterruptedRuns()

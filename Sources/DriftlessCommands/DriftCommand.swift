@@ -45,7 +45,7 @@ struct DriftCommand: AsyncParsableCommand {
     func run() async throws {
         let outcome = try await reportingErrors { () async throws -> (DriftReport, Bool?) in
             let directory = stateOptions.directory
-            let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(source.repo)") : nil
+            let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(Reconciler.displayLocation(source.repo))") : nil
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
             if heal {

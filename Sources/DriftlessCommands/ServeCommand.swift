@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriftlessEngine
 import DriftlessServer
 import DriftlessStore
 import Foundation
@@ -127,7 +128,7 @@ struct ServeCommand: AsyncParsableCommand {
                 notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json)
 
             // One daemon (or apply) per state directory, for the daemon's whole life.
-            let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(repo)")
+            let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(Reconciler.displayLocation(repo))")
             defer { lock.release() }
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

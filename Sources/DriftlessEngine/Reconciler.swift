@@ -1,4 +1,5 @@
 import DriftlessCore
+import DriftlessGit
 import DriftlessStore
 import Foundation
 
@@ -102,9 +103,14 @@ public final class Reconciler: @unchecked Sendable {
         return applied
     }
 
+    /// A repository location as it may be shown, logged or stored: credentials in a URL become `***`.
+    public static func displayLocation(_ location: String) -> String {
+        Redaction.redact(location)
+    }
+
     /// Records a run that never reached the hosts (refused, invalid source).
     public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String) {
-        if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository, path: path) {
+        if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository.map(Self.displayLocation), path: path) {
             try? store.finishRun(id, result: "refused", detail: reason)
         }
     }

@@ -80,7 +80,7 @@ public actor Daemon {
     /// Runs until `stop()`; the in-flight item (an apply, a drift check) always finishes first.
     public func run() async {
         logger.info("driftless serve starting", metadata: [
-            "repository": "\(configuration.repository)", "state": "\(configuration.stateDirectory)",
+            "repository": "\(Reconciler.displayLocation(configuration.repository))", "state": "\(configuration.stateDirectory)",
         ])
         await restore()
         ready = true
