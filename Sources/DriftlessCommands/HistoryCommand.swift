@@ -18,8 +18,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     struct Status: Encodable {
         var stateDirectory: String
-        var lastApplied: RunView?
-        var latestRuns: [RunView]
+        var lastApplied: Store.Run?
+        var latestRuns: [Store.Run]
         var lockHolder: StateLock.Holder?
         var ipAllocations: Int
     }
@@ -31,8 +31,8 @@ struct StatusCommand: AsyncParsableCommand {
             // Read, never taken: a status must not make an apply starting now fail. The holder record is
             // cleared on release; a record whose process is gone is a stale lock (flock died with it).
             let holder = StateLock.readHolder(lockPath).flatMap { kill($0.pid, 0) == 0 ? $0 : nil }
-            return Status(stateDirectory: stateOptions.directory, lastApplied: try store.lastAppliedRun().map(RunView.init),
-                          latestRuns: try store.history(limit: 5).map(RunView.init), lockHolder: holder,
+            return Status(stateDirectory: stateOptions.directory, lastApplied: try store.lastAppliedRun(),
+                          latestRuns: try store.history(limit: 5), lockHolder: holder,
                           ipAllocations: try store.loadAllocations().count)
         }
         if format == .json {
@@ -80,7 +80,7 @@ struct HistoryCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
 
     struct RunDetail: Encodable {
-        var run: RunView
+        var run: Store.Run
         var journal: [Store.JournalEntry]
     }
 
@@ -89,7 +89,7 @@ struct HistoryCommand: AsyncParsableCommand {
             let store = try Store(stateDirectory: stateOptions.directory)
             if let runID {
                 guard let found = try store.run(runID) else { throw ValidationError("no run #\(runID) in \(stateOptions.directory)") }
-                let detail = RunDetail(run: RunView(found.run), journal: try store.journalEntries(run: runID))
+                let detail = RunDetail(run: found.run, journal: try store.journalEntries(run: runID))
                 if format == .json { return Terminal.write(try encodeJSON(detail)) }
                 var lines = [detail.run.line]
                 if let summary = detail.run.summary { lines.append("  plan: \(summary)") }
@@ -99,7 +99,7 @@ struct HistoryCommand: AsyncParsableCommand {
                 }
                 return Terminal.write(lines.joined(separator: "\n") + "\n")
             }
-            let runs = try store.history(limit: limit).map(RunView.init)
+            let runs = try store.history(limit: limit)
             if format == .json { return Terminal.write(try encodeJSON(runs)) }
             if runs.isEmpty { return Terminal.write("No runs yet.\n") }
             Terminal.write(runs.map(\.line).joined(separator: "\n") + "\n")
@@ -107,32 +107,8 @@ struct HistoryCommand: AsyncParsableCommand {
     }
 }
 
-/// A run as shown by `status` and `history`.
-struct RunView: Encodable {
-    var id: Int64
-    var kind: String
-    var commit: String?
-    var repository: String?
-    var path: String?
-    var startedAt: Date
-    var finishedAt: Date?
-    var result: String?
-    var summary: String?
-    var detail: String?
-
-    init(_ run: Store.Run) {
-        id = run.id
-        kind = run.kind
-        commit = run.commit
-        repository = run.repository
-        path = run.path
-        startedAt = run.startedAt
-        finishedAt = run.finishedAt
-        result = run.result
-        summary = run.summary
-        detail = run.detail
-    }
-
+/// A run as `status` and `history` show it.
+extension Store.Run {
     /// `#12  apply  3f2a9c1b0d4e  2026-11-27 14:02:11  12.3 s  succeeded  3 succeeded, 0 failed, 0 skipped`
     var line: String {
         let duration = finishedAt.map { String(format: "%6.1f s", $0.timeIntervalSince(startedAt)) } ?? "   ... "

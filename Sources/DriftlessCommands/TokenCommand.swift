@@ -38,8 +38,7 @@ struct TokenCommand: AsyncParsableCommand {
                 if let run = try reconciler.store.lastAppliedRun(), let repository = run.repository, let commit = run.commit,
                    let state = try? reconciler.source(repository, path: run.path ?? "").load(commit).state
                 {
-                    if case let .failure(denial) = AccessPolicy(state: state).grant(for: user) {
-                        _ = denial
+                    if case .failure = AccessPolicy(state: state).grant(for: user) {
                         Terminal.writeError("warning: no enabled User \"\(user)\" in the applied commit \(commit.prefix(12)); the token works once one is applied\n")
                     }
                 } else {

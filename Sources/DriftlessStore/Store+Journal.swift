@@ -6,7 +6,7 @@ import GRDB
 /// killed at any point leaves a record of what was in flight for the next run to re-observe.
 extension Store {
     /// A run of plan/apply/drift, as kept in the history.
-    public struct Run: Sendable, Equatable {
+    public struct Run: Sendable, Equatable, Codable {
         public var id: Int64
         public var kind: String
         public var commit: String?
