@@ -41,6 +41,13 @@ if ! getent passwd libvirt-qemu >/dev/null; then
     useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 fi
 
+# /dev/kvm as Debian's udev rule leaves it (group kvm, mode 0660). There is no udev here, so the
+# device stays 0600 root: libvirtd then sees KVM when it probes QEMU as root but not when QEMU runs
+# as libvirt-qemu, and re-probes QEMU on every call (one `virsh define` took 59 s).
+if [ -c /dev/kvm ]; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 # 3. Runtime, log and state directories.
 mkdir -p /var/run/libvirt /var/log/libvirt /var/lib/libvirt/qemu /var/lib/libvirt/images /var/cache/libvirt
 
