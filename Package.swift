@@ -45,7 +45,7 @@ let package = Package(
         /// libgit2 adapter: open or fetch a repository and read manifests from a commit's tree.
         .target(
             name: "DriftlessGit",
-            dependencies: ["CLibGit2", "DriftlessCore"]
+            dependencies: ["CLibGit2", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         /// libvirt adapter: connections, domains, pools, volumes, streams.
         .target(

@@ -81,6 +81,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(Reconciler.displayLocation(source.repo))")
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
+        reconciler.gitCredentials = source.git.credentials
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")

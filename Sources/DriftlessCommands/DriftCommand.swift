@@ -48,6 +48,7 @@ struct DriftCommand: AsyncParsableCommand {
             let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(Reconciler.displayLocation(source.repo))") : nil
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
+            reconciler.gitCredentials = source.git.credentials
             if heal {
                 reportInterrupted(try reconciler.store.recoverInterruptedRuns())
             }

@@ -13,6 +13,8 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The manifests' directory inside the repository (default: the root).",
                                             valueName: "subdir"))
     var path: String?
+
+    @OptionGroup var git: GitCredentialOptions
 }
 
 /// `--format text|markdown|json` for plans and drift reports.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriftlessGit
 import Foundation
 
 /// `--state DIR`: where Driftless keeps its store and fetch caches.
@@ -46,5 +47,31 @@ enum Terminal {
 
     static func writeError(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// `--git-token-file`, `--git-user`, `--git-ssh-key`, `--git-known-hosts`: how remotes are authenticated.
+/// Secrets stay in files; they reach libgit2 through its credential callback, never a URL on disk.
+struct GitCredentialOptions: ParsableArguments {
+    @Option(name: .customLong("git-token-file"), help: ArgumentHelp(
+        "A file holding an https access token for the remote (also $DRIFTLESS_GIT_TOKEN_FILE).", valueName: "file"))
+    var tokenFile: String?
+
+    @Option(name: .customLong("git-user"), help: ArgumentHelp(
+        "The user name sent with the token (default x-access-token; GitLab wants oauth2; also $DRIFTLESS_GIT_USER).",
+        valueName: "name"))
+    var username: String?
+
+    @Option(name: .customLong("git-ssh-key"), help: ArgumentHelp(
+        "The private key for an ssh remote (also $DRIFTLESS_GIT_SSH_KEY).", valueName: "file"))
+    var sshKey: String?
+
+    @Option(name: .customLong("git-known-hosts"), help: ArgumentHelp(
+        "The known_hosts file an ssh remote's host key must be in (default ~/.ssh/known_hosts; also $DRIFTLESS_GIT_KNOWN_HOSTS).",
+        valueName: "file"))
+    var knownHosts: String?
+
+    var credentials: GitCredentials {
+        GitCredentials(tokenFile: tokenFile, username: username, sshKeyFile: sshKey, knownHostsFile: knownHosts).withEnvironment()
     }
 }

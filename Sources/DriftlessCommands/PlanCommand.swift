@@ -51,6 +51,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let planned = try await reportingErrors { () async throws -> Reconciler.PlannedRun in
             let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
+            reconciler.gitCredentials = source.git.credentials
             let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
             let commit = try source.load(rev)
             let previous: DesiredState?

@@ -39,6 +39,8 @@ struct ValidateCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var git: GitCredentialOptions
+
     func validate() throws {
         if directory != nil && repo != nil {
             throw ValidationError("give either a directory or --repo, not both")
@@ -68,7 +70,7 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func makeReport() throws -> ValidationReport {
         if let repo {
-            let repository = try GitRepository.openOrFetch(repo, cacheRoot: stateOptions.repositoryCache)
+            let repository = try GitRepository.openOrFetch(repo, cacheRoot: stateOptions.repositoryCache, credentials: git.credentials)
             let snapshot = try repository.readManifests(at: rev, under: path)
             let result = ManifestLoader.load(snapshot.files)
             var extra = snapshot.diagnostics

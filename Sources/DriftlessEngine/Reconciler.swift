@@ -12,6 +12,8 @@ public final class Reconciler: @unchecked Sendable {
     public let store: Store
     /// How long connecting to a host may take before it counts as unreachable.
     public var connectTimeout: Duration = .seconds(10)
+    /// How remotes are authenticated (token file, ssh key and known_hosts); never part of a URL.
+    public var gitCredentials = GitCredentials.none.withEnvironment()
 
     public init(stateDirectory: String) throws {
         self.stateDirectory = stateDirectory
@@ -22,7 +24,7 @@ public final class Reconciler: @unchecked Sendable {
     public var repositoryCache: String { (stateDirectory as NSString).appendingPathComponent("repos") }
 
     public func source(_ location: String, path: String) throws -> ManifestSource {
-        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache)
+        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials)
     }
 
     /// A computed plan, with everything needed to apply it.
@@ -93,6 +95,7 @@ public final class Reconciler: @unchecked Sendable {
         let store = self.store
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
             try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail)
+            FaultInjection.journalWritten()
             progress(event)
         }
         let result = await applier.apply(planned.steps)

@@ -37,11 +37,11 @@ public final class ManifestSource: @unchecked Sendable {
     public let repository: GitRepository
     public let path: String
 
-    public init(location: String, path: String, cacheRoot: String) throws {
+    public init(location: String, path: String, cacheRoot: String, credentials: GitCredentials = .none) throws {
         do {
-            repository = try GitRepository.openOrFetch(location, cacheRoot: cacheRoot)
+            repository = try GitRepository.openOrFetch(location, cacheRoot: cacheRoot, credentials: credentials)
         } catch {
-            throw EngineError.source("cannot read repository \(location): \(error)")
+            throw EngineError.source("cannot read repository \(Redaction.redact(location)): \(error)")
         }
         self.path = path
     }

@@ -40,6 +40,7 @@ public enum GitSourceError: Error, CustomStringConvertible, Sendable {
     case pathNotADirectory(String)
     case invalidPath(String)
     case notARepository(String)
+    case credentials(String)
 
     public var description: String {
         switch self {
@@ -48,6 +49,7 @@ public enum GitSourceError: Error, CustomStringConvertible, Sendable {
         case let .pathNotADirectory(path): "path \"\(path)\" is not a directory in the commit"
         case let .invalidPath(path): "path \"\(path)\" is not a relative path inside the repository"
         case let .notARepository(path): "\(path) is not a git repository"
+        case let .credentials(message): message
         }
     }
 }

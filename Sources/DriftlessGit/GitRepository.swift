@@ -42,19 +42,25 @@ public final class GitRepository {
     }
 
     /// Opens a local path, or fetches a remote URL into a bare cache under `cacheRoot` and opens that.
-    public static func openOrFetch(_ location: String, cacheRoot: String) throws -> GitRepository {
+    public static func openOrFetch(_ location: String, cacheRoot: String, credentials: GitCredentials = .none) throws -> GitRepository {
         if isRemote(location) {
-            return try fetch(url: location, cacheRoot: cacheRoot)
+            return try fetch(url: location, cacheRoot: cacheRoot, credentials: credentials)
         }
         return try open(path: location)
     }
 
     /// Fetches every branch and tag of `url` into a bare repository under `cacheRoot` (created on first use)
     /// and records the remote's default branch as `refs/remotes/origin/HEAD`.
-    public static func fetch(url: String, cacheRoot: String) throws -> GitRepository {
+    ///
+    /// Credentials reach libgit2 only through its callback: the remote URL stored in the cache's config
+    /// has no password or https user information, and no message carries a secret.
+    public static func fetch(url: String, cacheRoot: String, credentials: GitCredentials = .none) throws -> GitRepository {
         _ = LibGit2.initialized
         let display = Redaction.displayURL(url)
-        let secrets = userInfo(of: url).map { [$0] } ?? []
+        let remoteURL = RemoteURL(url)
+        let context = CredentialContext(credentials: credentials, remote: remoteURL)
+        let secrets = (userInfo(of: url).map { [$0] } ?? []) + context.secrets
+        let url = remoteURL.stored
         let directory = (cacheRoot as NSString).appendingPathComponent(cacheName(for: display))
         try FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true)
         var repo: OpaquePointer?
@@ -84,10 +90,16 @@ public final class GitRepository {
         try LibGit2.check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
         options.prune = GIT_FETCH_PRUNE
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
+        let payload = Unmanaged.passRetained(context)
+        defer { payload.release() }
+        options.callbacks.credentials = credentialCallback
+        options.callbacks.certificate_check = certificateCallback
+        options.callbacks.payload = payload.toOpaque()
         do {
             try LibGit2.check(git_remote_fetch(remote.pointer, nil, &options, "driftless fetch"), "git_remote_fetch",
-                              redacting: secrets + [url])
+                              redacting: secrets)
         } catch var error as GitError {
+            if let failure = context.failure { error.message = failure }
             error.message = Redaction.redact(error.message.replacingOccurrences(of: url, with: display), secrets: secrets)
             throw error
         }

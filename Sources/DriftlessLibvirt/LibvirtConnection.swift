@@ -1,4 +1,5 @@
 import CLibvirt
+import DriftlessCore
 import Foundation
 
 /// An open libvirt connection (`virConnectPtr`), closed when the last reference goes away.
@@ -75,7 +76,15 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// driver supports it (remote connections) and registers a close callback that
     /// flips `isAlive`. A daemon that cannot be reached fails with an error whose
     /// `isConnectionLost` is true.
+    ///
+    /// The URI must pass `LibvirtURIPolicy` (no `ext` transport, no `command=`, `no_verify`, `keyfile=`
+    /// …); one that does not is refused here, before libvirt sees it, whatever validated it before.
     public init(uri: String, readOnly: Bool = false) throws(LibvirtError) {
+        if let problem = LibvirtURIPolicy.problem(with: uri) {
+            throw LibvirtError(
+                code: .invalidArgument, message: "refusing to open a libvirt URI outside the allowlist: \(problem.message)",
+                function: "virConnectOpen", uri: redactLibvirtURI(uri))
+        }
         if let startupError = LibvirtRuntime.shared.startupError { throw startupError }
         let state = ConnectionState(redactedURI: redactLibvirtURI(uri))
         let function = readOnly ? "virConnectOpenReadOnly" : "virConnectOpen"

@@ -1,3 +1,4 @@
+import DriftlessCore
 import Foundation
 
 /// Where an OVSDB server listens: `unix:PATH` or `tcp:HOST:PORT` (as `ovs-vsctl --db` spells them).
@@ -18,6 +19,10 @@ public enum OVSDBEndpoint: Sendable, Hashable {
     /// `ssl:` is recognised and refused for now; passive forms (`punix:`,
     /// `ptcp:`) are refused because a client connects actively.
     public init(parsing text: String) throws {
+        // The same allowlist as `validate`, checked again before any connection is made.
+        if let problem = OVSDBEndpointPolicy.problem(with: text), !text.hasPrefix("ssl:") {
+            throw OVSDBError(code: .invalidEndpoint, endpoint: text, message: problem.message)
+        }
         guard let colon = text.firstIndex(of: ":") else {
             throw OVSDBError(
                 code: .invalidEndpoint, endpoint: text,

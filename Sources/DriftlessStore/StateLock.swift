@@ -41,11 +41,12 @@ public final class StateLock: @unchecked Sendable {
 
     /// Takes the lock without waiting; throws `Failure.held` naming the holder when another process has it.
     public init(stateDirectory: String, command: String) throws {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        try StateDirectory.prepare(stateDirectory)
         path = (stateDirectory as NSString).appendingPathComponent("driftless.lock")
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw Failure.io("cannot open \(path): \(String(cString: strerror(errno)))")
+        do {
+            descriptor = try StateDirectory.openPrivateFile(path)
+        } catch {
+            throw Failure.io("\(error)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let error = errno

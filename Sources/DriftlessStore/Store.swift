@@ -13,8 +13,13 @@ public final class Store: Sendable {
 
     /// Opens (creating if needed) the store in `stateDirectory` and migrates it to the current schema.
     public init(stateDirectory: String) throws {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        try StateDirectory.prepare(stateDirectory)
         path = (stateDirectory as NSString).appendingPathComponent("driftless.sqlite")
+        // SQLite gives the -wal and -shm files the main file's mode, so 0600 here keeps all three private.
+        try StateDirectory.securePrivateFile(path)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try StateDirectory.securePrivateFile(path + suffix)
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in

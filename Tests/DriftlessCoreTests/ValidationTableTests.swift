@@ -15,6 +15,17 @@ struct ValidationCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { name }
 }
 
+/// A Host whose spec holds `field` (one line under `spec:`, or two with a newline and two spaces).
+func hostCase(_ name: String, _ field: String, line: Int = 5, column: Int, message: String) -> ValidationCase {
+    ValidationCase(name: name, yaml: """
+        apiVersion: driftless.dev/v1
+        kind: Host
+        metadata: {name: h1}
+        spec:
+          \(field)
+        """, line: line, column: column, message: message)
+}
+
 /// Every validation rule, each checked for its file, line and message.
 @Suite("Validation rules")
 struct ValidationTableTests {
@@ -233,8 +244,8 @@ struct ValidationTableTests {
               vcpus: 8
               memory: 128MiB
               rootDisk: 1GiB
-            """), file: "base.yaml", line: 5, column: 32,
-            message: "project \"shop\" declares 9 vCPUs, over its quota of 8"),
+            """), line: 8, column: 10,
+            message: "project \"shop\" declares 9 vCPUs, over its quota of 8 (set at base.yaml:5:32)"),
         ValidationCase(name: "volume attached twice", yaml: Fixtures.instance(spec: """
               image: tiny
               vcpus: 1
@@ -293,6 +304,98 @@ struct ValidationTableTests {
             """), line: 11, column: 9, message: "unknown host \"node-9\"", hint: "no Host is declared, so the only host is \"local\""),
         ValidationCase(name: "document is not a mapping", yaml: "- a\n- b\n", line: 1, column: 1,
                        message: "a manifest document must be a mapping"),
+        // Hostile shapes (issue 10): each refused with the line of the field that is wrong.
+        hostCase("libvirt ext transport", "libvirt: \"qemu+ext:///system?command=/tmp/x.sh\"", column: 12,
+                 message: "the libvirt transport \"ext\" runs a program on the controller and is never allowed"),
+        hostCase("test ext transport", "libvirt: \"test+ext:///default?command=/tmp/x.sh\"", column: 12,
+                 message: "the libvirt transport \"ext\" runs a program on the controller and is never allowed"),
+        hostCase("ssh command=", "libvirt: \"qemu+ssh://h/system?command=/tmp/x.sh\"", column: 12,
+                 message: "the URI parameter command= runs a program on the controller and is never allowed"),
+        hostCase("ssh no_verify", "libvirt: \"qemu+ssh://h/system?no_verify=1\"", column: 12,
+                 message: "the URI parameter no_verify= weakens host verification and is not allowed"),
+        hostCase("ssh netcat=", "libvirt: \"qemu+ssh://h/system?netcat=/tmp/nc\"", column: 12,
+                 message: "the URI parameter netcat= runs a program on the controller and is never allowed"),
+        hostCase("keyfile from the repository", "libvirt: \"qemu+ssh://root@h/system?keyfile=/root/.ssh/id_rsa\"", column: 12,
+                 message: "the URI parameter keyfile= names a file of the controller"),
+        hostCase("socket= on tcp", "libvirt: \"qemu+tcp://h/system?socket=/run/x\"", column: 12,
+                 message: "the URI parameter socket= is only allowed with qemu+unix"),
+        hostCase("percent-encoded parameter", "libvirt: \"qemu+ssh://h/system?%63ommand=/tmp/x\"", column: 12,
+                 message: "contains the character '%'"),
+        hostCase("semicolon-separated parameter", "libvirt: \"qemu+ssh://h/system?x=1;command=/tmp/x\"", column: 12,
+                 message: "contains the character ';'"),
+        hostCase("test driver reading a file", "libvirt: \"test:///etc/shadow\"", column: 12,
+                 message: "the libvirt URI path \"/etc/shadow\" is not allowed"),
+        hostCase("embedded qemu driver", "libvirt: \"qemu:///embed?root=/tmp/x\"", column: 12,
+                 message: "the libvirt URI path \"/embed\" is not allowed"),
+        hostCase("unknown libvirt driver", "libvirt: \"lxc:///system\"", column: 12,
+                 message: "the libvirt driver \"lxc\" is not allowed"),
+        hostCase("password in a libvirt URI", "libvirt: \"qemu+tcp://alice:pw@h/system\"", column: 12,
+                 message: "the user name in a libvirt URI may hold only letters"),
+        hostCase("OVSDB passive endpoint", "ovsdb: \"ptcp:6640\"", column: 10,
+                 message: "is a passive (listening) endpoint"),
+        hostCase("OVSDB unix path with ..", "ovsdb: \"unix:/var/run/../../etc/x.sock\"", column: 10,
+                 message: "is not normalised"),
+        hostCase("OVSDB endpoint with a space", "ovsdb: \"tcp:h :6640\"", column: 10,
+                 message: "the OVSDB endpoint contains a space"),
+        hostCase("storage pool at /", "storagePool: {name: vols, path: /}", column: 35,
+                 message: "a storage pool may not be \"/\""),
+        hostCase("storage pool under /etc", "storagePool: {name: vols, path: /etc/libvirt-pool}", column: 35,
+                 message: "a storage pool may not live under /etc"),
+        hostCase("two pools, one path", "storagePool: {name: a, path: /srv/pool}\n  imagePool: {name: b, path: /srv/pool}", line: 6, column: 30,
+                 message: "the image pool shares its directory \"/srv/pool\" with the storage pool"),
+        hostCase("two pools, one name", "storagePool: {name: same, path: /srv/a}\n  imagePool: {name: same, path: /srv/b}", line: 6, column: 21,
+                 message: "the image pool has the same name as the storage pool"),
+        hostCase("one pool inside the other", "storagePool: {name: a, path: /srv/pool}\n  imagePool: {name: b, path: /srv/pool/images}", line: 6, column: 30,
+                 message: "one storage pool's directory lies inside the other's"),
+        ValidationCase(name: "quota sum that would wrap around", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: huge, project: shop}
+            spec: {size: 16777215TiB}
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: more, project: shop}
+            spec: {size: 1025GiB}
+            """, line: 4, column: 14,
+            message: "project \"shop\" declares more than 16777215TiB of volumes, over its quota of 10GiB"),
+        ValidationCase(name: "capacity overflow points at memory", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: small}
+            spec: {capacity: {vcpus: 4, memory: 1GiB}}
+            ---
+            \(Fixtures.instance("big", spec: """
+              image: tiny
+              vcpus: 1
+              memory: 2GiB
+              rootDisk: 1GiB
+              host: small
+            """))
+            """, line: 14, column: 11, message: "placing shop/big on host small exceeds its memory"),
+        ValidationCase(name: "SSH key with a line break", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: mallory}
+            spec:
+              email: m@example.com
+              sshKeys: ["\(Fixtures.aliceKey)\\n#cloud-config"]
+            """, line: 6, column: 13, message: "SSH key contains a control character (U+000A)"),
+        ValidationCase(name: "SSH key with a carriage return", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: mallory}
+            spec:
+              email: m@example.com
+              sshKeys: ["\(Fixtures.aliceKey)\\rx"]
+            """, line: 6, column: 13, message: "SSH key contains a control character (U+000D)"),
+        ValidationCase(name: "email with a terminal escape", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: User
+            metadata: {name: mallory}
+            spec:
+              email: "m@example.com\\e[2J"
+            """, line: 5, column: 10, message: "is not an email address"),
     ]
 
     @Test(arguments: cases)

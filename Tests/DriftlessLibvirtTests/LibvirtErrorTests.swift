@@ -1,3 +1,4 @@
+import Foundation
 import DriftlessLibvirt
 import XCTest
 
@@ -88,13 +89,31 @@ final class LibvirtErrorTests: XCTestCase {
 
     func testOpeningAnUnreachableHostIsConnectionLostWithRedactedURI() throws {
         // Port 1 on loopback refuses connections; no daemon is needed for this.
-        let uri = "qemu+tcp://alice:s3cret@127.0.0.1:1/system"
+        let uri = "qemu+tcp://alice@127.0.0.1:1/system"
         guard let error = assertLibvirtError(try LibvirtConnection(uri: uri)) else { return }
         XCTAssertTrue(error.isConnectionLost, "\(error) code=\(error.code) domain=\(error.domain.rawValue)")
         XCTAssertFalse(error.isNotFound)
         XCTAssertEqual(error.function, "virConnectOpen")
         XCTAssertEqual(error.uri, "qemu+tcp://127.0.0.1:1/system")
-        XCTAssertFalse(error.description.contains("s3cret"), error.description)
         XCTAssertTrue(error.description.contains("unreachable"), error.description)
+    }
+
+    /// A URI outside the allowlist is refused before libvirt sees it: an `ext` transport never runs its
+    /// command (no marker file appears), and a password never reaches a message.
+    func testURIsOutsideTheAllowlistAreNeverOpened() throws {
+        let marker = NSTemporaryDirectory() + "dl-ext-marker-\(UUID().uuidString)"
+        let script = NSTemporaryDirectory() + "dl-ext-\(UUID().uuidString).sh"
+        try "#!/bin/sh\ntouch \(marker)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        defer { unlink(script); unlink(marker) }
+        for uri in ["qemu+ext:///system?command=\(script)", "test+ext:///default?command=\(script)",
+                    "qemu+ssh://h/system?command=\(script)", "qemu+ssh://h/system?netcat=\(script)&no_verify=1",
+                    "qemu+tcp://alice:s3cret@127.0.0.1:1/system"] {
+            guard let error = assertLibvirtError(try LibvirtConnection(uri: uri)) else { continue }
+            XCTAssertEqual(error.code, .invalidArgument, uri)
+            XCTAssertTrue(error.message.contains("outside the allowlist"), error.message)
+            XCTAssertFalse(error.description.contains("s3cret"), error.description)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "an ext transport ran its command")
     }
 }

@@ -34,14 +34,15 @@ public struct Diagnostic: Hashable, Sendable, Codable, CustomStringConvertible {
         self.hint = hint
     }
 
-    /// `path:line:column: error: field: message; hint`, one line, as compilers print it.
+    /// `path:line:column: error: field: message; hint`, one line, as compilers print it, with control
+    /// characters escaped (messages quote what the repository wrote).
     public var description: String {
         var text = ""
         if let location { text += "\(location): " }
         text += "\(severity.rawValue): "
-        if let field { text += "\(field): " }
-        text += message
-        if let hint { text += " (\(hint))" }
+        if let field { text += "\(field.escapingControlCharacters): " }
+        text += message.escapingControlCharacters
+        if let hint { text += " (\(hint.escapingControlCharacters))" }
         return text
     }
 }

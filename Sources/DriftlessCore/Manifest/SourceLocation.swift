@@ -13,6 +13,7 @@ public struct SourceLocation: Hashable, Sendable, Codable, CustomStringConvertib
         self.column = column
     }
 
-    /// `file:line:column`, as compilers print it.
-    public var description: String { "\(file):\(line):\(column)" }
+    /// `file:line:column`, as compilers print it; control characters in the file name are escaped, so a
+    /// file named `x\nfake.yaml:1:1: error: …` cannot forge a line of its own.
+    public var description: String { "\(file.escapingControlCharacters):\(line):\(column)" }
 }

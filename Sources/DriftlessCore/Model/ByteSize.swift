@@ -16,8 +16,18 @@ public struct ByteSize: Hashable, Comparable, Sendable, Codable, CustomStringCon
     public static let zero = ByteSize(bytes: 0)
 
     public static func < (lhs: ByteSize, rhs: ByteSize) -> Bool { lhs.bytes < rhs.bytes }
+    /// Saturating: a sum that would pass 2^64 bytes stays at the largest size instead of wrapping
+    /// around (a wrapped sum once let `16777215TiB + 1025GiB` fit a 2GiB quota).
     public static func + (lhs: ByteSize, rhs: ByteSize) -> ByteSize {
-        ByteSize(bytes: lhs.bytes &+ rhs.bytes)
+        let (sum, overflow) = lhs.bytes.addingReportingOverflow(rhs.bytes)
+        return ByteSize(bytes: overflow ? .max : sum)
+    }
+
+    public static let max = ByteSize(bytes: .max)
+
+    /// The size as a total: `more than 16777215TiB` once a sum has saturated.
+    public var describedAsTotal: String {
+        self == .max ? "more than 16777215TiB" : description
     }
 
     /// The units, largest first, with their shift.
@@ -91,6 +101,14 @@ public struct ByteSize: Hashable, Comparable, Sendable, Codable, CustomStringCon
 
     public var mebibytes: UInt64 { bytes >> 20 }
     public var kibibytes: UInt64 { bytes >> 10 }
+}
+
+extension Int {
+    /// `self + other`, pinned at `Int.max` instead of trapping.
+    public func addingSaturating(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
 }
 
 extension StringProtocol {

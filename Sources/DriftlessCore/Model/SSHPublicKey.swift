@@ -14,6 +14,13 @@ public struct SSHPublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a key line and checks that the blob is base64 and names the same type inside.
     public static func parse(_ line: String) -> Result<SSHPublicKey, ParseProblem> {
+        // One key is one line: a line break would let a "comment" add another key or a `#cloud-config`
+        // line to the seed's authorized_keys, and other control characters have no place in a key.
+        if let bad = line.unicodeScalars.first(where: { TextEscaping.isUnsafe($0) && $0 != "\t" }) {
+            return .failure(ParseProblem(
+                "contains \(TextEscaping.describe(bad)); a key is one line of printable text",
+                hint: "give each key as its own list item"))
+        }
         let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2 else {
             return .failure(ParseProblem("is not an OpenSSH public key (expected \"TYPE BASE64 [COMMENT]\")"))

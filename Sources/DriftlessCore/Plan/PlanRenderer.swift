@@ -24,12 +24,12 @@ public enum PlanRenderer {
             lines.append(paint(project.map { "project \($0)" } ?? "cloud-wide", "1"))
             for action in actions {
                 let host = action.host.map { " on \($0)" } ?? ""
-                let source = action.source.map { "  # \($0.file):\($0.line)" } ?? ""
+                let source = action.source.map { "  # \($0.file.escapingControlCharacters):\($0.line)" } ?? ""
                 lines.append("  " + paint("\(action.action.symbol) \(action.id.kind.rawValue.lowercased()) \(action.id.name)", colorCode(action.action)) + host + source)
                 for change in action.changes {
-                    lines.append("      \(change.summary)")
+                    lines.append("      \(change.summary.escapingControlCharacters)")
                 }
-                if let note = action.note { lines.append("      (\(note))") }
+                if let note = action.note { lines.append("      (\(note.escapingControlCharacters))") }
             }
         }
         lines.append("")
@@ -85,7 +85,8 @@ public enum PlanRenderer {
                     out += "\n"
                     for (action, source) in sources {
                         let location = "\(source.file):\(source.line)"
-                        let link = linkBase.map { "[\(escape(location))](\($0)/\(source.file)#L\(source.line))" } ?? "`\(location)`"
+                        let path = source.file.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "()[]"))) ?? ""
+                        let link = linkBase.map { "[\(escape(location))](\($0)/\(path)#L\(source.line))" } ?? "`\(escape(location))`"
                         out += "- \(action.id.kind.rawValue.lowercased()) `\(action.id.name)`: \(link)\n"
                     }
                 }
@@ -118,16 +119,17 @@ public enum PlanRenderer {
         return groups.sorted { ($0.key ?? "") < ($1.key ?? "") }.map { ($0.key, $0.value) }
     }
 
+    /// Text inside inline code: no backquote can end it early, no control character reaches the page.
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "`", with: "'")
+        text.replacingOccurrences(of: "`", with: "'").escapingControlCharacters
     }
 
     static func escapeFence(_ text: String) -> String {
-        text.replacingOccurrences(of: "```", with: "'''").replacingOccurrences(of: "\n", with: " ")
+        text.replacingOccurrences(of: "```", with: "'''").escapingControlCharacters
     }
 
     static func escapeHTML(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        text.escapingControlCharacters.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
     }
 }

@@ -81,16 +81,16 @@ public struct DriftReport: Sendable, Codable {
         for item in items {
             let name = item.project.map { "\($0)/\(item.name)" } ?? item.name
             let host = item.host.map { " on \($0)" } ?? ""
-            let source = item.source.map { "  # \($0.file):\($0.line)" } ?? ""
-            lines.append("  \(item.type.rawValue): \(item.kind.lowercased()) \(name)\(host)\(source)")
+            let source = item.source.map { "  # \($0.file.escapingControlCharacters):\($0.line)" } ?? ""
+            lines.append("  \(item.type.rawValue): \(item.kind.lowercased()) \(name)\(host)\(source)".escapingControlCharacters)
             for field in item.fields {
                 if field.sensitive {
                     lines.append("      \(field.field): (sensitive value changed)")
                 } else {
-                    lines.append("      \(field.field): expected \(field.expected ?? "(none)"), found \(field.actual ?? "(none)")")
+                    lines.append("      \(field.field): expected \(field.expected ?? "(none)"), found \(field.actual ?? "(none)")".escapingControlCharacters)
                 }
             }
-            if let detail = item.detail { lines.append("      (\(detail))") }
+            if let detail = item.detail { lines.append("      (\(detail))".escapingControlCharacters) }
         }
         let counts = Dictionary(grouping: items, by: \.type).mapValues(\.count)
         lines.append("")
@@ -107,10 +107,10 @@ public struct DriftReport: Sendable, Codable {
         for item in items {
             let name = item.project.map { "\($0)/\(item.name)" } ?? item.name
             lines.append("- **\(item.type.rawValue)** \(item.kind.lowercased()) `\(name)`\(item.host.map { " on `\($0)`" } ?? "")"
-                + (item.source.map { " (`\($0.file):\($0.line)`)" } ?? ""))
+                + (item.source.map { " (`\($0.file):\($0.line)`)" } ?? "").escapingControlCharacters)
             for field in item.fields {
                 lines.append(field.sensitive ? "  - `\(field.field)`: (sensitive value changed)"
-                             : "  - `\(field.field)`: expected `\(field.expected ?? "(none)")`, found `\(field.actual ?? "(none)")`")
+                             : "  - `\(field.field)`: expected `\(field.expected ?? "(none)")`, found `\(field.actual ?? "(none)")`".escapingControlCharacters)
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -61,20 +61,21 @@ public struct ValidationReport: Sendable, Codable {
         var lines: [String] = []
         for entry in diagnostics {
             var line = ""
-            if let file = entry.file, let l = entry.line, let c = entry.column { line += "\(file):\(l):\(c): " }
+            // Everything here quotes the repository: escape control characters (TextEscaping).
+            if let file = entry.file, let l = entry.line, let c = entry.column { line += "\(file.escapingControlCharacters):\(l):\(c): " }
             let label = entry.severity.rawValue + ":"
             if color {
                 line += (entry.severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;33m") + label + "\u{1B}[0m "
             } else {
                 line += label + " "
             }
-            if let field = entry.field { line += "\(field): " }
-            line += entry.message
-            if let hint = entry.hint { line += " (\(hint))" }
+            if let field = entry.field { line += "\(field.escapingControlCharacters): " }
+            line += entry.message.escapingControlCharacters
+            if let hint = entry.hint { line += " (\(hint.escapingControlCharacters))" }
             lines.append(line)
         }
         let what = [source.repository ?? source.directory, source.commit.map { "at \($0.prefix(12))" }]
-            .compactMap { $0 }.joined(separator: " ")
+            .compactMap { $0 }.joined(separator: " ").escapingControlCharacters
         let counts = "\(summary.objects) objects in \(summary.files) files"
         func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
         if valid {

@@ -34,7 +34,7 @@ public enum Formats {
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
               !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              !s.contains(where: { $0.isWhitespace })
+              !s.contains(where: { $0.isWhitespace }), !s.unicodeScalars.contains(where: TextEscaping.isUnsafe)
         else { return false }
         return true
     }

@@ -239,34 +239,12 @@ struct SchemaChecker {
             }
             return nil
         case .libvirtURI:
-            guard let colon = value.firstIndex(of: ":"), value[colon...].hasPrefix(":/"),
-                  !value[..<colon].isEmpty,
-                  value[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+") })
-            else {
-                return ParseProblem("\"\(value)\" is not a libvirt URI", hint: "for example qemu:///system or qemu+ssh://root@node-1/system")
-            }
-            return nil
+            return LibvirtURIPolicy.problem(with: value)
         case .ovsdbEndpoint:
-            return ovsdbEndpointProblem(value)
+            return OVSDBEndpointPolicy.problem(with: value)
         case .bridgeName:
             return Formats.isBridgeName(value) ? nil
                 : ParseProblem("\"\(value)\" is not a bridge name", hint: "at most 15 letters, digits, '-', '_' or '.'")
         }
-    }
-
-    static func ovsdbEndpointProblem(_ value: String) -> ParseProblem? {
-        let hint = "for example unix:/var/run/openvswitch/db.sock or tcp:192.0.2.10:6640"
-        if value.hasPrefix("unix:") {
-            return value.dropFirst(5).hasPrefix("/") ? nil
-                : ParseProblem("\"\(value)\" needs an absolute socket path", hint: hint)
-        }
-        for scheme in ["tcp:", "ssl:"] where value.hasPrefix(scheme) {
-            let rest = value.dropFirst(scheme.count)
-            guard let colon = rest.lastIndex(of: ":"), !rest[..<colon].isEmpty,
-                  let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
-            else { return ParseProblem("\"\(value)\" needs a host and a port from 1 to 65535", hint: hint) }
-            return nil
-        }
-        return ParseProblem("\"\(value)\" is not an OVSDB endpoint", hint: hint)
     }
 }

@@ -22,6 +22,7 @@ struct Validator {
 
     mutating func run() -> Diagnostics {
         checkProjectsExist()
+        checkHostPools()
         checkUsers()
         checkImages()
         checkNetworks()
@@ -328,27 +329,109 @@ struct Validator {
         }
     }
 
+    // MARK: - Hosts
+
+    /// Directories a storage pool may never be: libvirt builds a dir pool by creating and chmod-ing its
+    /// directory, and Driftless writes volumes into it.
+    static let forbiddenPoolRoots: [String] = [
+        "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr",
+        "/var/run",
+    ]
+    static let forbiddenPoolPaths: Set<String> = ["/", "/home", "/root", "/tmp", "/var", "/var/lib", "/var/tmp", "/srv", "/opt", "/mnt", "/media"]
+
+    /// Why a pool directory is refused, or nil.
+    static func poolPathProblem(_ path: String) -> String? {
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        if forbiddenPoolPaths.contains(trimmed) {
+            return "a storage pool may not be \(TextEscaping.quoted(path)): libvirt takes over a pool's directory"
+        }
+        if let root = forbiddenPoolRoots.first(where: { trimmed == $0 || trimmed.hasPrefix($0 + "/") }) {
+            return "a storage pool may not live under \(root), a system directory"
+        }
+        return nil
+    }
+
+    /// Each host's two pools: not at a system directory, and not sharing a name or a directory (nor one
+    /// inside the other), since each pool's volumes are pruned by what that pool is for.
+    mutating func checkHostPools() {
+        for host in state.hosts {
+            let pools = [("spec.storagePool", host.spec.storagePool), ("spec.imagePool", host.spec.imagePool)]
+            for (field, pool) in pools {
+                if let problem = Self.poolPathProblem(pool.path) {
+                    diagnostics.error(problem, at: host.location(of: field + ".path"), field: field + ".path",
+                                      hint: "use a directory of its own, such as /var/lib/driftless/volumes")
+                }
+            }
+            let (volumes, images) = (host.spec.storagePool, host.spec.imagePool)
+            func normalized(_ path: String) -> String { path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path }
+            let (v, i) = (normalized(volumes.path), normalized(images.path))
+            if volumes.name == images.name {
+                diagnostics.error(
+                    "the image pool has the same name as the storage pool (\(TextEscaping.quoted(images.name)))",
+                    at: host.location(of: "spec.imagePool.name"), field: "spec.imagePool.name",
+                    hint: "give each pool its own name")
+            }
+            if v == i {
+                diagnostics.error(
+                    "the image pool shares its directory \(TextEscaping.quoted(images.path)) with the storage pool",
+                    at: host.location(of: "spec.imagePool.path"), field: "spec.imagePool.path",
+                    hint: "give each pool its own directory")
+            } else if Self.poolPathProblem(v) == nil, Self.poolPathProblem(i) == nil, v.hasPrefix(i + "/") || i.hasPrefix(v + "/") {
+                diagnostics.error(
+                    "one storage pool's directory lies inside the other's (\(TextEscaping.quoted(volumes.path)) and \(TextEscaping.quoted(images.path)))",
+                    at: host.location(of: "spec.imagePool.path"), field: "spec.imagePool.path",
+                    hint: "give each pool its own directory")
+            }
+        }
+    }
+
     // MARK: - Quotas and capacity
 
+    /// Each quota is checked in source order with saturating sums, and reported on the declaration that
+    /// first takes the project over it (its `vcpus:`, `memory:` or `size:` line), naming the quota's line.
     mutating func checkQuotas() {
         for project in state.projects {
             let quota = project.spec.quota
-            let instances = state.instances.filter { $0.project == project.name }
-            let vcpus = instances.reduce(0) { $0 + $1.spec.vcpus }
-            let memory = instances.reduce(ByteSize.zero) { $0 + $1.spec.memory }
-            let storage = state.volumes.filter { $0.project == project.name }.reduce(ByteSize.zero) { $0 + $1.spec.size }
-            func over(_ field: String, _ used: String, _ limit: String) {
+            func over<S>(_ quotaField: String, _ object: ManifestObject<S>, at field: String, _ used: String, _ limit: String) {
+                let quotaAt = project.location(of: "spec.quota.\(quotaField)").map { " (set at \($0))" } ?? ""
                 diagnostics.error(
-                    "project \"\(project.name)\" declares \(used), over its quota of \(limit)",
-                    at: project.location(of: "spec.quota.\(field)"), field: "spec.quota.\(field)")
+                    "project \"\(project.name)\" declares \(used), over its quota of \(limit)\(quotaAt)",
+                    at: object.location(of: field), field: field)
             }
+            let instances = inSourceOrder(state.instances.filter { $0.project == project.name })
             if let limit = quota.instances, instances.count > limit {
-                over("instances", "\(instances.count) instances", "\(limit)")
+                over("instances", instances[limit], at: "metadata.name", "\(instances.count) instances", "\(limit)")
             }
-            if let limit = quota.vcpus, vcpus > limit { over("vcpus", "\(vcpus) vCPUs", "\(limit)") }
-            if let limit = quota.memory, memory > limit { over("memory", "\(memory) of memory", "\(limit)") }
-            if let limit = quota.volumeStorage, storage > limit {
-                over("volumeStorage", "\(storage) of volumes", "\(limit)")
+            if let limit = quota.vcpus {
+                var sum = 0
+                for instance in instances {
+                    sum = sum.addingSaturating(instance.spec.vcpus)
+                    if sum > limit {
+                        over("vcpus", instance, at: "spec.vcpus", "\(instances.reduce(0) { $0.addingSaturating($1.spec.vcpus) }) vCPUs", "\(limit)")
+                        break
+                    }
+                }
+            }
+            if let limit = quota.memory {
+                var sum = ByteSize.zero
+                for instance in instances {
+                    sum = sum + instance.spec.memory
+                    if sum > limit {
+                        over("memory", instance, at: "spec.memory", "\(instances.reduce(ByteSize.zero) { $0 + $1.spec.memory }.describedAsTotal) of memory", "\(limit)")
+                        break
+                    }
+                }
+            }
+            if let limit = quota.volumeStorage {
+                let volumes = inSourceOrder(state.volumes.filter { $0.project == project.name })
+                var sum = ByteSize.zero
+                for volume in volumes {
+                    sum = sum + volume.spec.size
+                    if sum > limit {
+                        over("volumeStorage", volume, at: "spec.size", "\(volumes.reduce(ByteSize.zero) { $0 + $1.spec.size }.describedAsTotal) of volumes", "\(limit)")
+                        break
+                    }
+                }
             }
         }
     }
@@ -366,15 +449,16 @@ struct Validator {
         }
         let hostsByName = Dictionary(state.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var unpinned: [Instance] = []
-        for instance in state.instances {
+        for instance in inSourceOrder(state.instances) {
             guard let hostName = instance.spec.host else { unpinned.append(instance); continue }
             guard var left = room[hostName], let host = hostsByName[hostName] else { continue }
             left.vcpus -= Double(instance.spec.vcpus)
             left.memory -= Double(instance.spec.memory.bytes)
-            if left.vcpus < 0 || left.memory < 0 {
+            // Point at what does not fit: the memory line, the vcpus line, or both.
+            for (short, field, what) in [(left.vcpus < 0, "spec.vcpus", "vCPUs"), (left.memory < 0, "spec.memory", "memory")] where short {
                 diagnostics.error(
-                    "placing \(instance.id.qualifiedName) on host \(hostName) exceeds its capacity (\(describe(host)))",
-                    at: instance.location(of: "spec.host"), field: "spec.host")
+                    "placing \(instance.id.qualifiedName) on host \(hostName) exceeds its \(what) (\(describe(host)))",
+                    at: instance.location(of: field), field: field)
             }
             room[hostName] = left
         }
@@ -390,9 +474,11 @@ struct Validator {
                 room[name]?.vcpus -= vcpus
                 room[name]?.memory -= memory
             } else {
+                // The field to blame: vCPUs when no host has that many left, else memory.
+                let field = room.values.contains { $0.vcpus >= vcpus } ? "spec.memory" : "spec.vcpus"
                 diagnostics.error(
                     "no host has room for \(instance.id.qualifiedName) (\(instance.spec.vcpus) vCPUs, \(instance.spec.memory)) once the other instances are placed",
-                    at: instance.location(of: "spec.vcpus"), field: "spec",
+                    at: instance.location(of: field), field: field,
                     hint: "add capacity, raise overcommit or shrink instances")
             }
         }

@@ -1,0 +1,158 @@
+import Crypto
+@testable import DriftlessGit
+import Foundation
+import Testing
+
+@Suite("Git credentials", .serialized)
+struct GitCredentialTests {
+    // MARK: - Remote URLs and known_hosts
+
+    @Test(arguments: [
+        ("https://alice:s3cret@git.example.com/cloud.git", "https://git.example.com/cloud.git", "alice", "s3cret"),
+        ("https://tok%40en@git.example.com/c.git", "https://git.example.com/c.git", "tok@en", nil),
+        ("ssh://git@git.example.com:2222/c.git", "ssh://git@git.example.com:2222/c.git", "git", nil),
+        ("ssh://git:pw@h/c.git", "ssh://git@h/c.git", "git", "pw"),
+        ("https://git.example.com/c.git", "https://git.example.com/c.git", nil, nil),
+        ("git@github.com:org/repo.git", "git@github.com:org/repo.git", nil, nil),
+    ] as [(String, String, String?, String?)])
+    func storedURLsCarryNoSecret(_ url: String, _ stored: String, _ user: String?, _ password: String?) {
+        let remote = RemoteURL(url)
+        #expect(remote.stored == stored)
+        #expect(remote.inlineUser == user)
+        #expect(remote.inlinePassword == password)
+    }
+
+    @Test func sshPortIsReadForKnownHosts() {
+        #expect(RemoteURL("ssh://git@127.0.0.1:2222/r.git").sshPort == 2222)
+        #expect(RemoteURL("ssh://git@h/r.git").sshPort == nil)
+    }
+
+    @Test func knownHostsVerdicts() throws {
+        let key = Data("ssh-ed25519-key-blob".utf8), other = Data("another-key".utf8)
+        let salt = Data("0123456789abcdef0123".utf8)
+        let hash = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Data("hashed.example".utf8), using: SymmetricKey(data: salt)))
+        let text = """
+            # comment
+            plain.example,alias.example ssh-ed25519 \(key.base64EncodedString())
+            [127.0.0.1]:2222 ssh-ed25519 \(key.base64EncodedString())
+            |1|\(salt.base64EncodedString())|\(hash.base64EncodedString()) ssh-ed25519 \(key.base64EncodedString())
+            @revoked bad.example ssh-ed25519 \(key.base64EncodedString())
+            changed.example ssh-ed25519 \(other.base64EncodedString())
+            """
+        let hosts = KnownHosts(text)
+        #expect(hosts.verdict(host: "plain.example", port: nil, key: key) == .match)
+        #expect(hosts.verdict(host: "alias.example", port: 22, key: key) == .match)
+        #expect(hosts.verdict(host: "127.0.0.1", port: 2222, key: key) == .match)
+        #expect(hosts.verdict(host: "hashed.example", port: nil, key: key) == .match)
+        #expect(hosts.verdict(host: "bad.example", port: nil, key: key) == .revoked)
+        #expect(hosts.verdict(host: "changed.example", port: nil, key: key) == .mismatch)
+        #expect(hosts.verdict(host: "stranger.example", port: nil, key: key) == .unknown)
+        #expect(hosts.verdict(host: "127.0.0.1", port: 2223, key: key) == .unknown)
+    }
+
+    // MARK: - A real authenticated fetch
+
+    /// A bare repository served over smart HTTP with Basic auth by `git http-backend`.
+    final class AuthenticatedServer {
+        let root = NSTemporaryDirectory() + "driftless-githttp-\(UUID().uuidString)"
+        let token = "tok-\(UUID().uuidString)"
+        var pid: pid_t = 0
+        var port = 0
+        var url: String { "http://127.0.0.1:\(port)/cloud.git" }
+        var authLog: String { (try? String(contentsOfFile: root + "/port.auth", encoding: .utf8)) ?? "" }
+
+        init() throws {
+            let work = try TestRepository()
+            try work.write("p.yaml", TestRepository.project("from-http"))
+            _ = try work.commit("one")
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            _ = try TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/git_http_auth_server.py")
+            // posix_spawn, not Foundation's Process: a long-running child under Process hung these tests.
+            let arguments = ["python3", script.path, root, "x-access-token", token, root + "/port"]
+            var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            guard posix_spawnp(&pid, "python3", &actions, nil, &argv, environ) == 0 else {
+                throw TestRepository.CommandFailed(command: "python3", output: "cannot start")
+            }
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if let text = try? String(contentsOfFile: root + "/port", encoding: .utf8), let value = Int(text) {
+                    port = value
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw TestRepository.CommandFailed(command: "git_http_auth_server.py", output: "did not start")
+        }
+
+        deinit {
+            kill(pid, SIGKILL)  // the spawned child inherits a signal mask that may block SIGTERM
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    func cacheConfigs(_ cache: String) -> String {
+        let enumerator = FileManager.default.enumerator(atPath: cache)
+        var text = ""
+        while let path = enumerator?.nextObject() as? String {
+            guard path.hasSuffix("config") else { continue }
+            text += (try? String(contentsOfFile: cache + "/" + path, encoding: .utf8)) ?? ""
+        }
+        return text
+    }
+
+    @Test func aTokenFileAuthenticatesAndIsNeverStored() throws {
+        let server = try AuthenticatedServer()
+        let cache = server.root + "/cache"
+        let tokenFile = server.root + "/token"
+        try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let repository = try GitRepository.fetch(url: server.url, cacheRoot: cache, credentials: GitCredentials(tokenFile: tokenFile))
+        let snapshot = try repository.readManifests(at: nil)
+        #expect(snapshot.files.map(\.path) == ["p.yaml"])
+        let config = cacheConfigs(cache)
+        #expect(config.contains("url = \(server.url)"), "\(config)")
+        #expect(!config.contains(server.token))
+        // A second fetch into the same cache works too (the remote is updated, not duplicated).
+        _ = try GitRepository.fetch(url: server.url, cacheRoot: cache, credentials: GitCredentials(tokenFile: tokenFile))
+    }
+
+    @Test func aTokenInTheURLIsUsedInMemoryOnly() throws {
+        let server = try AuthenticatedServer()
+        let cache = server.root + "/cache"
+        let url = server.url.replacingOccurrences(of: "http://", with: "http://x-access-token:\(server.token)@")
+        _ = try GitRepository.fetch(url: url, cacheRoot: cache)
+        let config = cacheConfigs(cache)
+        #expect(!config.contains(server.token), "\(config)")
+        #expect(config.contains("url = \(server.url)"), "\(config)")
+    }
+
+    @Test func aWrongOrMissingTokenFailsWithoutShowingIt() throws {
+        let server = try AuthenticatedServer()
+        let tokenFile = server.root + "/wrong"
+        let wrong = "wrong-\(UUID().uuidString)"
+        try wrong.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        do {
+            _ = try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c1", credentials: GitCredentials(tokenFile: tokenFile))
+            Issue.record("a wrong token was accepted")
+        } catch {
+            #expect("\(error)".contains("authentication failed"), "\(error)")
+            #expect(!"\(error)".contains(wrong))
+        }
+        #expect(server.authLog.split(separator: "\n").filter { $0.hasPrefix("Basic") }.count == 1, "one try, not a loop")
+        do {
+            _ = try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c2")
+            Issue.record("no credentials were accepted")
+        } catch {
+            #expect("\(error)".contains("--git-token-file"), "\(error)")
+        }
+    }
+}
