@@ -31,6 +31,9 @@ extension Store {
         public var at: Date
     }
 
+    /// The phases after which a step does nothing more; any other (`started`, `retrying`) means in flight.
+    public static let finalPhases: Set<String> = ["succeeded", "failed", "skipped"]
+
     /// An action that was started and not finished: the run died under it.
     public struct InterruptedAction: Sendable, Equatable {
         public var run: Int64
@@ -118,13 +121,18 @@ extension Store {
 
     /// Actions started but never finished in runs that never finished (killed mid-apply), and marks those
     /// runs interrupted: the next run re-observes these objects instead of trusting any record.
+    ///
+    /// A step is in flight when no line of it has a final phase (`finalPhases`), whatever its last line
+    /// says: `started`, `retrying` between attempts, or any phase a later version adds.
     public func recoverInterruptedRuns() throws -> [InterruptedAction] {
         try queue.write { db in
+            let finals = Self.finalPhases.sorted().map { "'\($0)'" }.joined(separator: ", ")
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.run_id, j.action FROM journal j JOIN run r ON r.id = j.run_id
-                WHERE r.finished_at IS NULL AND j.phase = 'started' AND NOT EXISTS (
-                    SELECT 1 FROM journal k WHERE k.run_id = j.run_id AND k.action = j.action AND k.phase != 'started')
-                ORDER BY j.run_id, j.rowid
+                SELECT j.run_id, j.action, MIN(j.rowid) AS first FROM journal j JOIN run r ON r.id = j.run_id
+                WHERE r.finished_at IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM journal k WHERE k.run_id = j.run_id AND k.action = j.action AND k.phase IN (\(finals)))
+                GROUP BY j.run_id, j.action
+                ORDER BY j.run_id, first
                 """)
             try db.execute(sql: "UPDATE run SET finished_at = ?, result = 'interrupted' WHERE finished_at IS NULL",
                            arguments: [Date()])
