@@ -128,7 +128,7 @@ let package = Package(
 
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
-        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
+        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(
