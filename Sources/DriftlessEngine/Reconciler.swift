@@ -86,13 +86,17 @@ public final class Reconciler: @unchecked Sendable {
     {
         let planJSON = try? PlanRenderer.json(planned.plan)
         let runID = try store.beginRun(kind: kind, commit: planned.commit.commit, repository: planned.commit.repository,
-                                       path: planned.commit.path, summary: planned.plan.header, planJSON: planJSON)
+                                       path: planned.commit.path, summary: planned.plan.header, planJSON: planJSON,
+                                       diagnosticProjects: ProjectScope(state: planned.commit.state).projects(of: planned.plan.diagnostics))
         try store.saveAllocations(planned.allocations)
         var unreachable = sessions.unreachable
         for (host, reason) in await sessions.prepare() { unreachable[host] = reason }
         let store = self.store
+        // Each line carries its step's project, so that the API authorises it without reading the key.
+        let projects = Dictionary(planned.steps.map { ($0.key, $0.project) }, uniquingKeysWith: { a, b in a == b ? a : nil })
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
-            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail)
+            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail,
+                              project: projects[event.step] ?? nil)
             progress(event)
         }
         let result = await applier.apply(planned.steps)
@@ -108,10 +112,12 @@ public final class Reconciler: @unchecked Sendable {
         Redaction.redact(location)
     }
 
-    /// Records a run that never reached the hosts (refused, invalid source).
-    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String) {
+    /// Records a run that never reached the hosts (refused, invalid source). `publicReason` is the reason
+    /// as every API user may read it (only when it names no project's objects).
+    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String,
+                              publicReason: String? = nil) {
         if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository.map(Self.displayLocation), path: path) {
-            try? store.finishRun(id, result: "refused", detail: reason)
+            try? store.finishRun(id, result: "refused", detail: reason, publicDetail: publicReason)
         }
     }
 
