@@ -25,6 +25,11 @@ public final class Reconciler: @unchecked Sendable {
         try ManifestSource(location: location, path: path, cacheRoot: repositoryCache)
     }
 
+    /// The repository as last fetched (or the local one), without contacting the remote.
+    public func cachedSource(_ location: String, path: String) throws -> ManifestSource {
+        try ManifestSource.withoutFetching(location: location, path: path, cacheRoot: repositoryCache)
+    }
+
     /// A computed plan, with everything needed to apply it.
     public struct PlannedRun: Sendable {
         public var commit: LoadedCommit
