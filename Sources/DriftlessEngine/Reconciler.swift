@@ -53,8 +53,14 @@ public final class Reconciler: @unchecked Sendable {
     public func plan(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, baseCommit: String? = nil)
         async throws -> PlannedRun
     {
+        try plan(commit, previous: previous, hosts: await sessions.observe(), baseCommit: baseCommit)
+    }
+
+    /// Plans `commit` against observations already made (some hosts may be `unknown`).
+    public func plan(_ commit: LoadedCommit, previous: DesiredState?, hosts: [HostObservation], baseCommit: String? = nil)
+        throws -> PlannedRun
+    {
         let allocation = IPAllocator.allocate(for: commit.state, existing: try store.loadAllocations())
-        let hosts = await sessions.observe()
         let outcome = Planner.plan(desired: commit.state, commit: commit.commit, hosts: hosts,
                                    allocations: allocation.allocations, previous: previous, owner: try store.installationID())
         var plan = outcome.plan
