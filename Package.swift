@@ -131,6 +131,7 @@ let package = Package(
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
+        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",
             dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",
