@@ -23,6 +23,27 @@ public actor Daemon {
         case driftCheck
     }
 
+    /// Why the daemon cannot plan a revision now.
+    public struct PlanUnavailable: Error, CustomStringConvertible {
+        public enum Reason: Sendable {
+            /// Nothing applied yet: there are no hosts the daemon may connect to for a review.
+            case nothingApplied
+            /// The repository could not be fetched.
+            case remoteUnavailable
+        }
+
+        public var reason: Reason
+        public var description: String
+    }
+
+    /// A revision planned for review, with the project of each diagnostic (nil: cloud-wide), for the API
+    /// to show each user only theirs.
+    public enum RevisionPlan: Sendable {
+        case planned(Plan, diagnosticProjects: [String?])
+        /// The revision does not validate: its report, nothing planned.
+        case invalid(ValidationReport, diagnosticProjects: [String?])
+    }
+
     public let configuration: ServeConfiguration
     let reconciler: Reconciler
     let logger: Logger
@@ -49,7 +70,7 @@ public actor Daemon {
 
     // MARK: - What the HTTP side asks
 
-    public var store: Store { reconciler.store }
+    public nonisolated var store: Store { reconciler.store }
     public var isReady: Bool { ready }
 
     /// The grant of a bearer token, from the applied commit's users (nil: the token or its user is
@@ -67,12 +88,44 @@ public actor Daemon {
         queue.add(.poll, reason: reason)
     }
 
-    /// Plans `revision` against the live hosts without applying it.
-    public func plan(revision: String?) async throws -> Plan {
-        let source = try reconciler.source(configuration.repository, path: configuration.path)
-        let commit = try source.load(revision ?? configuration.branch)
-        let sessions = try await currentSessions(for: commit)
-        return try await reconciler.plan(commit, previous: applied?.state, sessions: sessions).plan
+    /// Plans `revision` without applying it, against the hosts of the applied commit only: hosts the
+    /// revision adds, or whose libvirt or OVSDB endpoint it changes, are never connected to and are shown
+    /// as not observed (`Reconciler.observeForReview`).
+    public func plan(revision: String?) async throws -> RevisionPlan {
+        guard let applied else {
+            throw PlanUnavailable(reason: .nothingApplied,
+                                  description: "nothing has been applied yet; revisions are planned only against the hosts of the applied commit")
+        }
+        let source: ManifestSource
+        do {
+            source = try reconciler.source(configuration.repository, path: configuration.path)
+        } catch {
+            throw PlanUnavailable(reason: .remoteUnavailable, description: "\(error)")
+        }
+        let revision = revision ?? configuration.branch
+        let commit: LoadedCommit
+        do {
+            commit = try source.load(revision)
+        } catch let EngineError.invalid(report) {
+            let scope = ProjectScope(files: (try? source.files(revision)) ?? [])
+            return .invalid(report, diagnosticProjects: report.diagnostics.map { entry in
+                scope.project(at: entry.file.map { SourceLocation(file: $0, line: entry.line ?? 1, column: entry.column ?? 1) })
+            })
+        }
+        // The daemon's own sessions when they are the applied commit's (an apply of a new commit may be
+        // using others: those are left alone), else short-lived ones to the applied commit's hosts.
+        let live: HostSessions
+        var temporary: HostSessions?
+        if let sessions, sessions.targets == Reconciler.targets(of: applied.state), sessions.isHealthy {
+            live = sessions
+        } else {
+            live = await reconciler.connect(applied)
+            temporary = live
+        }
+        let hosts = await reconciler.observeForReview(commit, applied: applied, sessions: live)
+        await temporary?.close()
+        let plan = try reconciler.plan(commit, previous: applied.state, hosts: hosts).plan
+        return .planned(plan, diagnosticProjects: ProjectScope(state: commit.state).projects(of: plan.diagnostics))
     }
 
     // MARK: - The loop
