@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "DriftlessServer",
             dependencies: [
-                "DriftlessEngine", "DriftlessCore", "DriftlessStore",
+                "DriftlessEngine", "DriftlessCore", "DriftlessStore", "DriftlessGit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,9 +128,10 @@ let package = Package(
 
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
-        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore"]),
+        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
+        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
         .testTarget(
             name: "DriftlessCommandsTests",
             dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",

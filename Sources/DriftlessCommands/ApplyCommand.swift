@@ -44,7 +44,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How many steps run at once.", valueName: "n"))
     var parallel: Int = 4
 
-    @Option(name: .long, help: ArgumentHelp("How long a deleted instance may take to shut down (ACPI) before it is powered off.",
+    @Option(name: .long, help: ArgumentHelp("How long a deleted instance may take to shut down (ACPI) before it is powered off (0 to 3600).",
                                             valueName: "seconds"))
     var shutdownTimeout: Int = 20
 
@@ -55,7 +55,9 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
-        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
+        guard (0...3600).contains(shutdownTimeout) else {
+            throw ValidationError("--shutdown-timeout takes a number of seconds between 0 and 3600")
+        }
     }
 
     func run() async throws {

@@ -75,3 +75,43 @@ struct GitCredentialOptions: ParsableArguments {
         GitCredentials(tokenFile: tokenFile, username: username, sshKeyFile: sshKey, knownHostsFile: knownHosts).withEnvironment()
     }
 }
+
+/// Duration flags (`--interval 30s`): a number with a unit (`ms`, `s`, `m`, `h`, `d`), within a range the
+/// flag names, so that `1e300s` is a usage error rather than an overflow.
+enum DurationFlag {
+    static let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+
+    /// `text` as a duration, or a usage error naming `flag` and `range`.
+    static func parse(_ text: String, flag: String, range: ClosedRange<Duration>) throws -> Duration {
+        let expected = "\(flag) takes a duration between \(describe(range.lowerBound)) and \(describe(range.upperBound)), such as 30s, 5m or 1h"
+        for unit in units.sorted(by: { $0.suffix.count > $1.suffix.count }) where text.hasSuffix(unit.suffix) {
+            let number = text.dropLast(unit.suffix.count)
+            guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let value = Double(number) else { break }
+            let milliseconds = value * unit.milliseconds
+            guard milliseconds.isFinite, milliseconds >= Double(range.lowerBound.milliseconds),
+                  milliseconds <= Double(range.upperBound.milliseconds)
+            else {
+                throw ValidationError("\(expected); \"\(text)\" is out of range")
+            }
+            return .milliseconds(Int64(milliseconds.rounded()))
+        }
+        throw ValidationError("\(expected); \"\(text)\" is not a duration")
+    }
+
+    /// `1s`, `500ms`, `24h`, `7d`: the largest unit that divides the duration (days only beyond one).
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.milliseconds
+        for unit in units.reversed() where milliseconds >= Int64(unit.milliseconds) && milliseconds % Int64(unit.milliseconds) == 0 {
+            if unit.suffix == "d" && milliseconds <= Int64(unit.milliseconds) { continue }
+            return "\(milliseconds / Int64(unit.milliseconds))\(unit.suffix)"
+        }
+        return "\(milliseconds)ms"
+    }
+}
+
+extension Duration {
+    /// The whole milliseconds of the duration.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

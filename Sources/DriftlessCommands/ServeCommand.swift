@@ -37,10 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The manifests' directory inside the repository.", valueName: "subdir"))
     var path: String = ""
 
-    @Option(name: .long, help: ArgumentHelp("How often to fetch: 30s, 1m, 1h.", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("How often to fetch: 30s, 1m, 1h (1s to 24h).", valueName: "duration"))
     var interval: String = "1m"
 
-    @Option(name: .long, help: ArgumentHelp("How often to run a full drift check.", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("How often to run a full drift check (1s to 7d).", valueName: "duration"))
     var driftInterval: String = "10m"
 
     @Flag(name: .long, help: "Converge drift when it is found.")
@@ -63,7 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow an empty commit or a plan deleting more than half of the managed objects.")
     var allowMassDelete = false
 
-    @Option(name: .long, help: ArgumentHelp("How many steps run at once.", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("How many steps run at once (1 to 64).", valueName: "n"))
     var parallel: Int = 4
 
     @Option(name: .long, help: ArgumentHelp("POST failed runs and new drift to this URL.", valueName: "url"))
@@ -77,19 +77,25 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
-    static func duration(_ text: String) throws -> Duration {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, milliseconds) in units.sorted(by: { $0.0.count > $1.0.count }) where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast(suffix.count)), value > 0 {
-                return .milliseconds(Int64(value * Double(milliseconds)))
-            }
-        }
-        throw ValidationError("\"\(text)\" is not a duration (use 500ms, 30s, 1m, 1h)")
+    @OptionGroup var git: GitCredentialOptions
+
+    /// The range of `--interval`: at least a second between fetches, at least one a day.
+    static let intervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+    /// The range of `--drift-interval`: events find most drift at once; the periodic check at least weekly.
+    static let driftIntervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 86_400)
+
+    var pollInterval: Duration {
+        get throws { try DurationFlag.parse(interval, flag: "--interval", range: Self.intervalRange) }
+    }
+
+    var driftCheckInterval: Duration {
+        get throws { try DurationFlag.parse(driftInterval, flag: "--drift-interval", range: Self.driftIntervalRange) }
     }
 
     func validate() throws {
-        _ = try Self.duration(interval)
-        _ = try Self.duration(driftInterval)
+        _ = try pollInterval
+        _ = try driftCheckInterval
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel takes a number between 1 and 64") }
         guard ["plain", "json"].contains(logFormat) else { throw ValidationError("--log-format is plain or json") }
         guard ServeConfiguration.NotifyFormat(rawValue: notifyFormat) != nil else { throw ValidationError("--notify-format is json or slack") }
         guard listen.split(separator: ":").count == 2, Int(listen.split(separator: ":")[1]) != nil else {
@@ -119,13 +125,15 @@ struct ServeCommand: AsyncParsableCommand {
                 secret = Array(text.utf8)
             }
             let parts = listen.split(separator: ":")
-            let configuration = ServeConfiguration(
+            var configuration = ServeConfiguration(
                 repository: repo, branch: branch, path: path, stateDirectory: stateOptions.directory,
-                pollInterval: try Self.duration(interval), driftInterval: try Self.duration(driftInterval), heal: heal,
+                pollInterval: try pollInterval, driftInterval: try driftCheckInterval, heal: heal,
                 listenHost: String(parts[0]), listenPort: Int(parts[1]) ?? 8080, webhookSecret: secret,
                 acceptHistoryRewrite: acceptHistoryRewrite, allowReplace: allowReplace, allowMassDelete: allowMassDelete,
                 parallelism: parallel, notifyURL: notifyURL.flatMap(URL.init(string:)),
                 notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json)
+
+            configuration.gitCredentials = git.credentials
 
             // One daemon (or apply) per state directory, for the daemon's whole life.
             let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(Reconciler.displayLocation(repo))")

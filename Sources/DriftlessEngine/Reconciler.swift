@@ -27,6 +27,11 @@ public final class Reconciler: @unchecked Sendable {
         try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials)
     }
 
+    /// The repository as last fetched (or the local one), without contacting the remote.
+    public func cachedSource(_ location: String, path: String) throws -> ManifestSource {
+        try ManifestSource.withoutFetching(location: location, path: path, cacheRoot: repositoryCache)
+    }
+
     /// A computed plan, with everything needed to apply it.
     public struct PlannedRun: Sendable {
         public var commit: LoadedCommit
@@ -50,8 +55,14 @@ public final class Reconciler: @unchecked Sendable {
     public func plan(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, baseCommit: String? = nil)
         async throws -> PlannedRun
     {
+        try plan(commit, previous: previous, hosts: await sessions.observe(), baseCommit: baseCommit)
+    }
+
+    /// Plans `commit` against observations already made (some hosts may be `unknown`).
+    public func plan(_ commit: LoadedCommit, previous: DesiredState?, hosts: [HostObservation], baseCommit: String? = nil)
+        throws -> PlannedRun
+    {
         let allocation = IPAllocator.allocate(for: commit.state, existing: try store.loadAllocations())
-        let hosts = await sessions.observe()
         let outcome = Planner.plan(desired: commit.state, commit: commit.commit, hosts: hosts,
                                    allocations: allocation.allocations, previous: previous, owner: try store.installationID())
         var plan = outcome.plan
@@ -88,13 +99,17 @@ public final class Reconciler: @unchecked Sendable {
     {
         let planJSON = try? PlanRenderer.json(planned.plan)
         let runID = try store.beginRun(kind: kind, commit: planned.commit.commit, repository: planned.commit.repository,
-                                       path: planned.commit.path, summary: planned.plan.header, planJSON: planJSON)
+                                       path: planned.commit.path, summary: planned.plan.header, planJSON: planJSON,
+                                       diagnosticProjects: ProjectScope(state: planned.commit.state).projects(of: planned.plan.diagnostics))
         try store.saveAllocations(planned.allocations)
         var unreachable = sessions.unreachable
         for (host, reason) in await sessions.prepare() { unreachable[host] = reason }
         let store = self.store
+        // Each line carries its step's project, so that the API authorises it without reading the key.
+        let projects = Dictionary(planned.steps.map { ($0.key, $0.project) }, uniquingKeysWith: { a, b in a == b ? a : nil })
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
-            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail)
+            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail,
+                              project: projects[event.step] ?? nil)
             FaultInjection.journalWritten()
             progress(event)
         }
@@ -111,10 +126,12 @@ public final class Reconciler: @unchecked Sendable {
         Redaction.redact(location)
     }
 
-    /// Records a run that never reached the hosts (refused, invalid source).
-    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String) {
+    /// Records a run that never reached the hosts (refused, invalid source). `publicReason` is the reason
+    /// as every API user may read it (only when it names no project's objects).
+    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String,
+                              publicReason: String? = nil) {
         if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository.map(Self.displayLocation), path: path) {
-            try? store.finishRun(id, result: "refused", detail: reason)
+            try? store.finishRun(id, result: "refused", detail: reason, publicDetail: publicReason)
         }
     }
 

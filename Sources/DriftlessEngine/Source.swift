@@ -46,6 +46,27 @@ public final class ManifestSource: @unchecked Sendable {
         self.path = path
     }
 
+    /// Reads from an open repository.
+    public init(repository: GitRepository, path: String) {
+        self.repository = repository
+        self.path = path
+    }
+
+    /// Opens a local repository, or what was last fetched of a remote one, without contacting the remote.
+    public static func withoutFetching(location: String, path: String, cacheRoot: String) throws -> ManifestSource {
+        do {
+            return ManifestSource(repository: try GitRepository.openWithoutFetching(location, cacheRoot: cacheRoot), path: path)
+        } catch {
+            throw EngineError.source("cannot open \(Redaction.displayURL(location)) without fetching: \(error)")
+        }
+    }
+
+    /// The manifest files of `revision`, read as `load` reads them but not validated: for attributing the
+    /// diagnostics of a commit that failed validation to projects (`ProjectScope(files:)`).
+    public func files(_ revision: String?) throws -> [ManifestFile] {
+        try repository.readManifests(at: revision, under: path).files
+    }
+
     /// The full commit id of `revision` (default: HEAD).
     public func resolve(_ revision: String?) throws -> String {
         try repository.resolve(revision)

@@ -9,30 +9,52 @@ import Glibc
 #endif
 
 /// The control loop of `driftless serve`: reconcile each new commit once, check drift on events and on a
-/// timer, optionally heal it. All work runs one item at a time on this actor's queue, so two applies
+/// timer, optionally heal it. All work runs one item at a time from this actor's queue, so two applies
 /// never overlap; the HTTP side only reads the store and enqueues work.
+///
+/// The queue holds at most one item of each kind (`WorkQueue`): a burst of polls, webhooks or host
+/// events while an item waits is that one item, level-based, since each item reads the current state.
 public actor Daemon {
-    /// Work for the loop.
-    enum Work: Sendable {
-        /// Fetch the repository and apply a new head (timer or webhook).
-        case poll(reason: String)
-        /// Compare the hosts with the last applied commit (timer or event).
-        case driftCheck(reason: String)
+    /// Work for the loop: keys of the work queue.
+    enum Work: Hashable, Sendable {
+        /// Fetch the repository and apply a new head (start, timer or webhook).
+        case poll
+        /// Compare the hosts with the last applied commit (start, timer, event, after an apply).
+        case driftCheck
+    }
+
+    /// Why the daemon cannot plan a revision now.
+    public struct PlanUnavailable: Error, CustomStringConvertible {
+        public enum Reason: Sendable {
+            /// Nothing applied yet: there are no hosts the daemon may connect to for a review.
+            case nothingApplied
+            /// The repository could not be fetched.
+            case remoteUnavailable
+        }
+
+        public var reason: Reason
+        public var description: String
+    }
+
+    /// A revision planned for review, with the project of each diagnostic (nil: cloud-wide), for the API
+    /// to show each user only theirs.
+    public enum RevisionPlan: Sendable {
+        case planned(Plan, diagnosticProjects: [String?])
+        /// The revision does not validate: its report, nothing planned.
+        case invalid(ValidationReport, diagnosticProjects: [String?])
     }
 
     public let configuration: ServeConfiguration
     let reconciler: Reconciler
     let logger: Logger
     let notifier: Notifier
-    private let work: AsyncStream<Work>
-    private let enqueue: AsyncStream<Work>.Continuation
+    let queue = WorkQueue<Work>()
 
     private var sessions: HostSessions?
     private var applied: LoadedCommit?
     private var policy: AccessPolicy?
     private var refusedHead: String?
     private var notifiedFailure: String?
-    private var driftPending = false
     private(set) var ready = false
     private var stopping = false
     private var lastAppliedCommitGauge: Gauge?
@@ -42,14 +64,14 @@ public actor Daemon {
         self.configuration = configuration
         reconciler = try Reconciler(stateDirectory: configuration.stateDirectory)
         reconciler.connectTimeout = .seconds(5)
+        reconciler.gitCredentials = configuration.gitCredentials
         self.logger = logger
         notifier = Notifier(url: configuration.notifyURL, format: configuration.notifyFormat, logger: logger)
-        (work, enqueue) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
     }
 
     // MARK: - What the HTTP side asks
 
-    public var store: Store { reconciler.store }
+    public nonisolated var store: Store { reconciler.store }
     public var isReady: Bool { ready }
 
     /// The grant of a bearer token, from the applied commit's users (nil: the token or its user is
@@ -62,52 +84,89 @@ public actor Daemon {
     /// The applied commit (for plans of another revision and status).
     public var appliedCommit: LoadedCommit? { applied }
 
-    /// Triggers a fetch (webhooks).
+    /// Triggers a fetch (webhooks); while one waits, this is the same fetch.
     public nonisolated func requestPoll(reason: String) {
-        enqueue.yield(.poll(reason: reason))
+        queue.add(.poll, reason: reason)
     }
 
-    /// Plans `revision` against the live hosts without applying it.
-    public func plan(revision: String?) async throws -> Plan {
-        let source = try reconciler.source(configuration.repository, path: configuration.path)
-        let commit = try source.load(revision ?? configuration.branch)
-        let sessions = try await currentSessions(for: commit)
-        return try await reconciler.plan(commit, previous: applied?.state, sessions: sessions).plan
+    /// Plans `revision` without applying it, against the hosts of the applied commit only: hosts the
+    /// revision adds, or whose libvirt or OVSDB endpoint it changes, are never connected to and are shown
+    /// as not observed (`Reconciler.observeForReview`).
+    public func plan(revision: String?) async throws -> RevisionPlan {
+        guard let applied else {
+            throw PlanUnavailable(reason: .nothingApplied,
+                                  description: "nothing has been applied yet; revisions are planned only against the hosts of the applied commit")
+        }
+        let source: ManifestSource
+        do {
+            source = try reconciler.source(configuration.repository, path: configuration.path)
+        } catch {
+            throw PlanUnavailable(reason: .remoteUnavailable, description: "\(error)")
+        }
+        let revision = revision ?? configuration.branch
+        let commit: LoadedCommit
+        do {
+            commit = try source.load(revision)
+        } catch let EngineError.invalid(report) {
+            let scope = ProjectScope(files: (try? source.files(revision)) ?? [])
+            return .invalid(report, diagnosticProjects: report.diagnostics.map { entry in
+                scope.project(at: entry.file.map { SourceLocation(file: $0, line: entry.line ?? 1, column: entry.column ?? 1) })
+            })
+        }
+        // The daemon's own sessions when they are the applied commit's (an apply of a new commit may be
+        // using others: those are left alone), else short-lived ones to the applied commit's hosts.
+        let live: HostSessions
+        var temporary: HostSessions?
+        if let sessions, sessions.targets == Reconciler.targets(of: applied.state), sessions.isHealthy {
+            live = sessions
+        } else {
+            live = await reconciler.connect(applied)
+            temporary = live
+        }
+        let hosts = await reconciler.observeForReview(commit, applied: applied, sessions: live)
+        await temporary?.close()
+        let plan = try reconciler.plan(commit, previous: applied.state, hosts: hosts).plan
+        return .planned(plan, diagnosticProjects: ProjectScope(state: commit.state).projects(of: plan.diagnostics))
     }
 
     // MARK: - The loop
 
     /// Runs until `stop()`; the in-flight item (an apply, a drift check) always finishes first.
+    ///
+    /// The hosts are watched from the start: the last applied commit is restored from the store and the
+    /// local repository (or fetch cache) before anything is fetched, and the first item is a drift check,
+    /// which connects to the hosts and subscribes to their events. Only then is the remote fetched.
     public func run() async {
         logger.info("driftless serve starting", metadata: [
             "repository": "\(Reconciler.displayLocation(configuration.repository))", "state": "\(configuration.stateDirectory)",
         ])
-        await restore()
+        restore()
         ready = true
-        enqueue.yield(.poll(reason: "start"))
-        let timers = Task { [configuration, enqueue] in
+        if applied != nil { queue.add(.driftCheck, reason: "start") }
+        queue.add(.poll, reason: "start")
+        let timers = Task { [configuration, queue] in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: configuration.pollInterval)
-                        enqueue.yield(.poll(reason: "interval"))
+                        queue.add(.poll, reason: "interval")
                     }
                 }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: configuration.driftInterval)
-                        enqueue.yield(.driftCheck(reason: "interval"))
+                        queue.add(.driftCheck, reason: "interval")
                     }
                 }
             }
         }
-        for await item in work {
+        while let item = await queue.next() {
             if stopping { break }
-            switch item {
-            case let .poll(reason):
+            let reason = item.reasons.joined(separator: ", ") + (item.triggers > item.reasons.count ? " (\(item.triggers) triggers)" : "")
+            switch item.key {
+            case .poll:
                 await poll(reason: reason)
-            case let .driftCheck(reason):
-                driftPending = false
+            case .driftCheck:
                 await checkDrift(reason: reason)
             }
         }
@@ -120,24 +179,26 @@ public actor Daemon {
     /// Stops after the item in flight; nothing new starts.
     public func stop() {
         stopping = true
-        enqueue.finish()
+        queue.shutDown()
     }
 
-    /// Loads the last applied commit (so drift is checked and tokens work right after a restart) and
-    /// marks runs a killed daemon left open as interrupted.
-    func restore() async {
+    /// Marks runs a killed daemon left open as interrupted, and loads the last applied commit from the
+    /// store and the local repository or fetch cache, without contacting the remote: tokens, drift checks
+    /// and host events work at once, whether the remote answers or not.
+    func restore() {
         do {
             let interrupted = try reconciler.store.recoverInterruptedRuns()
             if !interrupted.isEmpty {
                 logger.warning("a previous run was interrupted; the hosts are observed afresh",
                                metadata: ["in-flight": "\(interrupted.map(\.action).joined(separator: ", "))"])
             }
-            guard let run = try reconciler.store.lastAppliedRun(), let commit = run.commit else { return }
-            let source = try reconciler.source(configuration.repository, path: configuration.path)
-            let loaded = try source.load(commit)
-            adopt(loaded)
+            guard let commit = try reconciler.store.lastAppliedCommit() else { return }
+            let source = try reconciler.cachedSource(configuration.repository, path: configuration.path)
+            adopt(try source.load(commit))
+            logger.info("restored the last applied commit", metadata: ["commit": "\(commit.prefix(12))"])
         } catch {
-            logger.error("could not restore the last applied commit", metadata: ["error": "\(error)"])
+            logger.error("could not restore the last applied commit; it is read again after the next fetch",
+                         metadata: ["error": "\(error)"])
         }
     }
 
@@ -160,18 +221,30 @@ public actor Daemon {
         do {
             let source = try reconciler.source(configuration.repository, path: configuration.path)
             let head = try resolveHead(source)
-            if head == applied?.commit || head == refusedHead { return }
-            if let last = applied?.commit, !configuration.acceptHistoryRewrite,
-               !(try source.repository.isAncestor(last, of: head))
-            {
-                refuse(head: head, reason: "history rewrite: \(head.prefix(12)) does not descend from the last applied commit \(last.prefix(12)); refusing it (start with --accept-history-rewrite to allow)")
-                return
+            // The last applied commit as the store has it: what the daemon remembers may be missing (the
+            // remote was unreachable at start and the cache empty) or stale.
+            let last = try reconciler.store.lastAppliedCommit()
+            if let last, applied?.commit != last, source.repository.contains(commit: last) {
+                adopt(try source.load(last))
+                queue.add(.driftCheck, reason: "restored the last applied commit")
+            }
+            if head == last || head == refusedHead { return }
+            if let last, !configuration.acceptHistoryRewrite {
+                let known = source.repository.contains(commit: last)
+                let descends = try known && source.repository.isAncestor(last, of: head)
+                if !descends {
+                    let why = known ? "does not descend from" : "cannot be related to (it is not in the repository)"
+                    let reason = "history rewrite: \(head.prefix(12)) \(why) the last applied commit \(last.prefix(12)); "
+                        + "refusing it (start with --accept-history-rewrite to allow)"
+                    refuse(head: head, reason: reason, publicReason: reason)
+                    return
+                }
             }
             let commit: LoadedCommit
             do {
                 commit = try source.load(head)
             } catch let error as EngineError {
-                refuse(head: head, reason: "\(error)")
+                refuse(head: head, reason: Self.refusalReason(error))
                 return
             }
             logger.info("reconciling a new commit", metadata: ["commit": "\(head.prefix(12))", "trigger": "\(reason)"])
@@ -189,11 +262,23 @@ public actor Daemon {
         return try source.resolve(branch)
     }
 
-    func refuse(head: String, reason: String) {
+    /// What a refused commit's run records: for invalid manifests, the first diagnostics too (the detail
+    /// of a run is shown whole only to cloud admins).
+    static func refusalReason(_ error: EngineError) -> String {
+        guard case let .invalid(report) = error else { return "\(error)" }
+        let first = report.diagnostics.filter { $0.severity == .error }.prefix(5).map { entry in
+            (entry.file.map { "\($0):\(entry.line ?? 1):\(entry.column ?? 1): " } ?? "") + (entry.field.map { "\($0): " } ?? "") + entry.message
+        }
+        return "\(error)" + (first.isEmpty ? "" : ": " + first.joined(separator: "; "))
+    }
+
+    /// Records and reports a refused head; the daemon keeps serving, and the head is not tried again until
+    /// another one arrives. `publicReason` is set when the reason names no project's objects.
+    func refuse(head: String, reason: String, publicReason: String? = nil) {
         refusedHead = head
         logger.error("commit refused", metadata: ["commit": "\(head.prefix(12))", "reason": "\(reason)"])
         reconciler.recordRefusal(kind: "apply", commit: head, repository: configuration.repository, path: configuration.path,
-                                 reason: reason)
+                                 reason: reason, publicReason: publicReason)
         Counter(label: "driftless_runs_total", dimensions: [("kind", "apply"), ("result", "refused")]).increment()
         let notifier = self.notifier
         Task { await notifier.send(event: "run.refused", text: "Driftless refused \(head.prefix(12)): \(reason)", payload: ["commit": head]) }
@@ -233,7 +318,7 @@ public actor Daemon {
                                               "plan": "\(planned.plan.header)"])
             adopt(commit)
             notifiedFailure = nil
-            requestDriftCheck(reason: "after apply")
+            queue.add(.driftCheck, reason: "after apply")
         } else {
             logger.error("apply failed", metadata: ["commit": "\(commit.commit.prefix(12))", "run": "\(result.runID)"])
             await notifyOnce(key: "run \(commit.commit)", event: "run.failed",
@@ -250,12 +335,6 @@ public actor Daemon {
     }
 
     // MARK: - Drift
-
-    func requestDriftCheck(reason: String) {
-        guard !driftPending else { return }
-        driftPending = true
-        enqueue.yield(.driftCheck(reason: reason))
-    }
 
     func checkDrift(reason: String) async {
         guard let applied else { return }
@@ -324,29 +403,30 @@ public actor Daemon {
     }
 
     /// Subscribes to the hosts' libvirt lifecycle events and OVSDB port changes; each asks for a drift
-    /// check (debounced). When a libvirt connection dies, the next check reconnects and re-subscribes.
+    /// check, `eventDebounce` later (a burst is one check). When a libvirt connection dies, a check is
+    /// asked for within a second, and it reconnects and re-subscribes. Cancelled when the sessions are
+    /// replaced.
     func watchEvents(_ sessions: HostSessions) {
         let debounce = configuration.eventDebounce
-        eventWatch = Task { [weak self] in
-            let events = sessions.events()
-            for await host in events {
-                try? await Task.sleep(for: debounce)
-                await self?.requestDriftCheck(reason: "event on \(host)")
+        eventWatch = Task { [queue] in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await host in sessions.events() {
+                        queue.add(.driftCheck, reason: "event on \(host)", after: debounce)
+                    }
+                }
+                group.addTask {
+                    // Notice a lost libvirt connection without waiting for the drift interval.
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        if !Task.isCancelled && !sessions.isHealthy {
+                            queue.add(.driftCheck, reason: "connection lost")
+                            return
+                        }
+                    }
+                }
             }
         }
-        Task { [weak self] in
-            // Notice a lost libvirt connection without waiting for the drift interval.
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                guard let self else { return }
-                if await self.sessionsLost(sessions) { await self.requestDriftCheck(reason: "connection lost"); return }
-            }
-        }
-    }
-
-    func sessionsLost(_ watched: HostSessions) -> Bool {
-        guard let sessions, sessions === watched else { return false }
-        return !sessions.isHealthy
     }
 }
 

@@ -12,7 +12,8 @@ import Prometheus
 ///
 /// `/healthz`, `/readyz` and `/metrics` are open (bind to localhost or put them behind your proxy);
 /// webhooks are authenticated by their signature; everything under `/api/v1/` needs a bearer token of a
-/// `User` of the applied commit, and shows only the projects that user may see.
+/// `User` of the applied commit, and shows only the projects that user may see: every answer is filtered
+/// through the grant's views (`AccessPolicy.Grant.visible`), its counts computed after filtering.
 public struct HTTPAPI: Sendable {
     /// The largest webhook body read; larger deliveries are refused (413) before any parsing.
     public static let webhookBodyLimit = 1 << 20
@@ -49,37 +50,57 @@ public struct HTTPAPI: Sendable {
             return try await Self.json(status(for: grant))
         }
         api.get("runs") { request, _ in
-            _ = try await authorize(request)
+            let grant = try await authorize(request)
             let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 50
-            return try Self.json(try await daemon.store.history(limit: min(max(limit, 1), 500)).map(RunDocument.init))
+            let store = daemon.store
+            return try Self.json(try Self.documents(try store.runRecords(limit: min(max(limit, 1), 500)), grant: grant, store: store))
         }
         api.get("runs/:id") { request, context in
             let grant = try await authorize(request)
-            guard let id = context.parameters.get("id", as: Int64.self), let found = try await daemon.store.run(id) else {
+            let store = daemon.store
+            guard let id = context.parameters.get("id", as: Int64.self), let found = try store.runRecord(id) else {
                 return Self.problem(.notFound, "no such run")
             }
-            var plan: Plan?
-            if let json = found.planJSON { plan = Self.visiblePlan(json, grant: grant) }
-            let journal = try await daemon.store.journalEntries(run: id).filter { Self.visible(step: $0.action, grant: grant) }
-            return try Self.json(RunDetail(run: RunDocument(found.run), plan: plan.map(PlanDocument.init), journal: journal))
+            let plan = found.planJSON.flatMap { try? PlanRenderer.decode($0) }
+                .map { grant.visible($0, diagnosticProjects: found.diagnosticProjects) }
+            let journal = try store.journalEntries(run: id).filter { grant.canSee(project: $0.project) }
+            return try Self.json(RunDetail(run: try Self.documents([found], grant: grant, store: store)[0],
+                                           plan: plan.map(PlanDocument.init), journal: journal))
         }
         api.get("drift") { request, _ in
             let grant = try await authorize(request)
-            guard var report = try await daemon.store.latestDrift() else { return Self.problem(.notFound, "no drift check yet") }
-            report.items = report.items.filter { grant.canSee(project: $0.project) }
-            if request.uri.queryParameters.get("format") == "markdown" { return Self.text(report.renderMarkdown()) }
-            return try Self.json(report)
+            guard let report = try daemon.store.latestDrift() else { return Self.problem(.notFound, "no drift check yet") }
+            let visible = grant.visible(report)
+            if request.uri.queryParameters.get("format") == "markdown" { return Self.text(visible.renderMarkdown()) }
+            return try Self.json(visible)
         }
         api.get("plan") { request, _ in
             let grant = try await authorize(request)
             guard grant.managesAnything else {
                 return Self.problem(.forbidden, "planning needs the admin role in a project")
             }
-            var plan = try await daemon.plan(revision: request.uri.queryParameters.get("rev"))
-            plan.actions = plan.actions.filter { action in action.id.project.map(grant.canManage(project:)) ?? grant.cloudAdmin }
-            if request.uri.queryParameters.get("format") == "markdown" { return Self.text(PlanRenderer.markdown(plan)) }
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: try PlanRenderer.json(plan))))
+            let markdown = request.uri.queryParameters.get("format") == "markdown"
+            let planned: Daemon.RevisionPlan
+            do {
+                planned = try await daemon.plan(revision: request.uri.queryParameters.get("rev"))
+            } catch let error as Daemon.PlanUnavailable {
+                return Self.problem(error.reason == .nothingApplied ? .conflict : .serviceUnavailable, error.description)
+            } catch let error as EngineError {
+                return Self.problem(.notFound, "\(error)")
+            }
+            switch planned {
+            case let .planned(plan, projects):
+                // Only the projects the user manages: their actions and their diagnostics.
+                let visible = grant.visible(plan, diagnosticProjects: projects, managedOnly: true)
+                if markdown { return Self.text(PlanRenderer.markdown(visible)) }
+                return Response(status: .ok, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(string: try PlanRenderer.json(visible))))
+            case let .invalid(report, projects):
+                let diagnostics = grant.visible(report.diagnostics.map(Self.diagnostic), projects: projects, managedOnly: true)
+                let document = InvalidRevision(commit: report.source.commit, diagnostics: diagnostics)
+                if markdown { return Self.text(document.markdown, status: .unprocessableContent) }
+                return try Self.json(document, status: .unprocessableContent)
+            }
         }
         return router
     }
@@ -155,13 +176,15 @@ public struct HTTPAPI: Sendable {
     }
 
     func status(for grant: AccessPolicy.Grant) async throws -> StatusDocument {
-        let drift = try await daemon.store.latestDrift()
+        let store = daemon.store
+        let drift = try store.latestDrift()
         let state = await daemon.appliedCommit?.state
         let projects = (state?.projects.map(\.name) ?? []).filter { grant.canSee(project: $0) }.sorted()
+        let last = try store.lastAppliedRun().flatMap { try store.runRecord($0.id) }
         return StatusDocument(
             ready: await daemon.isReady, user: grant.user, cloudAdmin: grant.cloudAdmin,
-            lastApplied: try await daemon.store.lastAppliedRun().map(RunDocument.init), projects: projects,
-            driftItems: drift.map { $0.items.filter { grant.canSee(project: $0.project) }.count }, checkedAt: drift?.checkedAt)
+            lastApplied: try last.map { try Self.documents([$0], grant: grant, store: store)[0] }, projects: projects,
+            driftItems: drift.map { grant.visible($0).items.count }, checkedAt: drift?.checkedAt)
     }
 
     struct RunDocument: Encodable {
@@ -192,19 +215,45 @@ public struct HTTPAPI: Sendable {
         var journal: [Store.JournalEntry]
     }
 
-    /// A stored plan with only the actions `grant` may see.
-    static func visiblePlan(_ json: String, grant: AccessPolicy.Grant) -> Plan? {
-        guard var plan = try? PlanRenderer.decode(json) else { return nil }
-        plan.actions = plan.actions.filter { grant.canSee(project: $0.id.project) }
-        return plan
+    /// A revision that does not validate, as the plan endpoint answers it (422).
+    struct InvalidRevision: Encodable {
+        var error = "the revision does not validate; nothing was planned"
+        var commit: String?
+        var diagnostics: [Diagnostic]
+
+        var markdown: String {
+            (["### Driftless plan: the revision does not validate", ""] + diagnostics.map { "- :x: `\($0.description.replacingOccurrences(of: "`", with: "'"))`" })
+                .joined(separator: "\n") + "\n"
+        }
     }
 
-    /// Journal steps are named `kind project/name@host`; cloud-wide ones (images, ports) are for admins.
-    static func visible(step: String, grant: AccessPolicy.Grant) -> Bool {
-        if grant.cloudAdmin { return true }
-        let parts = step.split(separator: " ")
-        guard parts.count > 1, let slash = parts[1].firstIndex(of: "/") else { return false }
-        return grant.canSee(project: String(parts[1][..<slash]))
+    static func diagnostic(_ entry: ValidationReport.Entry) -> Diagnostic {
+        Diagnostic(entry.severity, at: entry.file.map { SourceLocation(file: $0, line: entry.line ?? 1, column: entry.column ?? 1) },
+                   field: entry.field, entry.message, hint: entry.hint)
+    }
+
+    /// Runs as `grant` may see them. A cloud admin sees each run whole. Every other user sees each run's
+    /// id, kind, commit, times and result (a run is of the whole cloud), with the summary recomputed
+    /// over the plan actions of the user's projects, and as detail: the reason when it names no project
+    /// (a history rewrite), else the counts of the user's projects' steps for runs that reached the
+    /// hosts, else only that the details are for cloud admins.
+    static func documents(_ records: [Store.RunRecord], grant: AccessPolicy.Grant, store: Store) throws -> [RunDocument] {
+        if grant.cloudAdmin { return records.map { RunDocument($0.run) } }
+        let counts = try store.stepCounts(runs: records.filter { $0.planJSON != nil }.map(\.run.id), projects: Set(grant.roles.keys))
+        return records.map { record in
+            var document = RunDocument(record.run)
+            document.summary = record.planJSON.flatMap { try? PlanRenderer.decode($0) }
+                .map { grant.visible($0, diagnosticProjects: record.diagnosticProjects).header }
+            if let shared = record.publicDetail {
+                document.detail = shared
+            } else if record.planJSON != nil, record.run.detail != nil {
+                let c = counts[record.run.id] ?? Store.StepCounts()
+                document.detail = "\(c.succeeded) succeeded, \(c.failed) failed, \(c.skipped) skipped (steps of your projects)"
+            } else if record.run.detail != nil {
+                document.detail = "the details are visible to cloud admins"
+            }
+            return document
+        }
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -1,3 +1,4 @@
+import DriftlessGit
 import Foundation
 
 /// How `driftless serve` runs.
@@ -31,6 +32,8 @@ public struct ServeConfiguration: Sendable {
     public var notifyFormat: NotifyFormat
     /// Wait after an event before checking drift, so a burst of events is one check.
     public var eventDebounce: Duration
+    /// How the remote is authenticated (token file, ssh key, known_hosts).
+    public var gitCredentials = GitCredentials.none.withEnvironment()
 
     public init(repository: String, branch: String? = nil, path: String = "", stateDirectory: String,
                 pollInterval: Duration = .seconds(60), driftInterval: Duration = .seconds(600), heal: Bool = false,

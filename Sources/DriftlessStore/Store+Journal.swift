@@ -29,7 +29,13 @@ extension Store {
         public var phase: String
         public var detail: String?
         public var at: Date
+        /// The project of the step's objects; nil for cloud-wide steps (public images, ports of several
+        /// projects). What the HTTP API authorises a line by, never by reading `action`.
+        public var project: String?
     }
+
+    /// The phases after which a step does nothing more; any other (`started`, `retrying`) means in flight.
+    public static let finalPhases: Set<String> = ["succeeded", "failed", "skipped"]
 
     /// An action that was started and not finished: the run died under it.
     public struct InterruptedAction: Sendable, Equatable {
@@ -67,29 +73,38 @@ extension Store {
         }
     }
 
-    /// Records the start of a run; returns its id.
+    /// Records the start of a run; returns its id. `diagnosticProjects` names, for each diagnostic of the
+    /// plan in `planJSON` in order, the project it belongs to (nil: cloud-wide).
     public func beginRun(kind: String, commit: String?, repository: String? = nil, path: String? = nil,
-                         summary: String? = nil, planJSON: String? = nil) throws -> Int64 {
-        try queue.write { db in
+                         summary: String? = nil, planJSON: String? = nil, diagnosticProjects: [String?]? = nil) throws -> Int64 {
+        let projects = try diagnosticProjects.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        return try queue.write { db in
             try db.execute(sql: """
-                INSERT INTO run (kind, commit_id, started_at, repository, path, summary, plan_json) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [kind, commit, Date(), repository, path, summary, planJSON])
+                INSERT INTO run (kind, commit_id, started_at, repository, path, summary, plan_json, diagnostic_projects)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [kind, commit, Date(), repository, path, summary, planJSON, projects])
             return db.lastInsertedRowID
         }
     }
 
-    /// Records an action's phase, durably, before returning.
-    public func journal(run: Int64, action: String, phase: String, detail: String? = nil) throws {
+    /// Records an action's phase, durably, before returning. `project` is the project of the step's
+    /// objects (nil: cloud-wide).
+    public func journal(run: Int64, action: String, phase: String, detail: String? = nil, project: String? = nil) throws {
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO journal (run_id, action, phase, detail, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [run, action, phase, detail, Date()])
+            try db.execute(sql: "INSERT INTO journal (run_id, action, phase, detail, at, project) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [run, action, phase, detail, Date(), project])
         }
     }
 
-    public func finishRun(_ run: Int64, result: String, detail: String? = nil) throws {
+    /// Records the end of a run. `publicDetail` is a version of `detail` that names no project's objects,
+    /// shown to every user of the API (a history rewrite names only commits); without it, users who are
+    /// not cloud admins see counts over their own steps, or nothing.
+    public func finishRun(_ run: Int64, result: String, detail: String? = nil, publicDetail: String? = nil) throws {
         try queue.write { db in
-            try db.execute(sql: "UPDATE run SET finished_at = ?, result = ?, detail = COALESCE(?, detail) WHERE id = ?",
-                           arguments: [Date(), result, detail, run])
+            try db.execute(sql: """
+                UPDATE run SET finished_at = ?, result = ?, detail = COALESCE(?, detail), public_detail = COALESCE(?, public_detail)
+                WHERE id = ?
+                """, arguments: [Date(), result, detail, publicDetail, run])
         }
     }
 
@@ -103,9 +118,9 @@ extension Store {
     /// Every journal line of a run, in order.
     public func journalEntries(run: Int64) throws -> [JournalEntry] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT action, phase, detail, at FROM journal WHERE run_id = ? ORDER BY rowid",
+            try Row.fetchAll(db, sql: "SELECT action, phase, detail, at, project FROM journal WHERE run_id = ? ORDER BY rowid",
                              arguments: [run]).map {
-                JournalEntry(action: $0["action"], phase: $0["phase"], detail: $0["detail"], at: $0["at"])
+                JournalEntry(action: $0["action"], phase: $0["phase"], detail: $0["detail"], at: $0["at"], project: $0["project"])
             }
         }
     }
@@ -118,13 +133,18 @@ extension Store {
 
     /// Actions started but never finished in runs that never finished (killed mid-apply), and marks those
     /// runs interrupted: the next run re-observes these objects instead of trusting any record.
+    ///
+    /// A step is in flight when no line of it has a final phase (`finalPhases`), whatever its last line
+    /// says: `started`, `retrying` between attempts, or any phase a later version adds.
     public func recoverInterruptedRuns() throws -> [InterruptedAction] {
         try queue.write { db in
+            let finals = Self.finalPhases.sorted().map { "'\($0)'" }.joined(separator: ", ")
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.run_id, j.action FROM journal j JOIN run r ON r.id = j.run_id
-                WHERE r.finished_at IS NULL AND j.phase = 'started' AND NOT EXISTS (
-                    SELECT 1 FROM journal k WHERE k.run_id = j.run_id AND k.action = j.action AND k.phase != 'started')
-                ORDER BY j.run_id, j.rowid
+                SELECT j.run_id, j.action, MIN(j.rowid) AS first FROM journal j JOIN run r ON r.id = j.run_id
+                WHERE r.finished_at IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM journal k WHERE k.run_id = j.run_id AND k.action = j.action AND k.phase IN (\(finals)))
+                GROUP BY j.run_id, j.action
+                ORDER BY j.run_id, first
                 """)
             try db.execute(sql: "UPDATE run SET finished_at = ?, result = 'interrupted' WHERE finished_at IS NULL",
                            arguments: [Date()])

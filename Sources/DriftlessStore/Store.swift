@@ -77,6 +77,7 @@ public final class Store: Sendable {
                            arguments: [UUID().uuidString.lowercased()])
         }
         registerTokens(&migrator)
+        registerScopes(&migrator)
         return migrator
     }
 }

@@ -69,6 +69,9 @@ final class EndToEndWorld {
     let id: String
     let root: String
     let project: String
+    /// A second project, for tests of what one project's users see of another's (its domains are
+    /// removed with the world's).
+    var otherProject: String { "other\(id)" }
     let bridge: String
     var repo: String { root + "/repo" }
     var state: String { root + "/state" }
@@ -88,7 +91,7 @@ final class EndToEndWorld {
 
     /// Removes every domain, pool, bridge and file of this world.
     func destroy() {
-        for name in domains() {
+        for name in domains() + domains(of: otherProject) {
             _ = try? sh("virsh", "-c", Self.libvirtURI, "destroy", name)
             _ = try? sh("virsh", "-c", Self.libvirtURI, "undefine", name)
         }
@@ -225,6 +228,10 @@ final class EndToEndWorld {
     // MARK: - Seen from outside
 
     func domains() -> [String] {
+        domains(of: project)
+    }
+
+    func domains(of project: String) -> [String] {
         let output = (try? sh("virsh", "-c", Self.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
         return output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(project + ".") }.sorted()
     }

@@ -8,6 +8,12 @@ public struct AccessPolicy: Sendable {
         public var cloudAdmin: Bool
         public var roles: [String: Role]
 
+        public init(user: String, cloudAdmin: Bool, roles: [String: Role]) {
+            self.user = user
+            self.cloudAdmin = cloudAdmin
+            self.roles = roles
+        }
+
         /// Whether the grant sees `project` (nil: a cloud-wide object, seen by cloud admins only).
         public func canSee(project: String?) -> Bool {
             if cloudAdmin { return true }
