@@ -53,6 +53,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     func validate() throws {
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
@@ -81,6 +83,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(Reconciler.displayLocation(source.repo))")
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
+        reconciler.imageDirectories = imageOptions.directories
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")

@@ -42,12 +42,15 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     func run() async throws {
         let outcome = try await reportingErrors { () async throws -> (DriftReport, Bool?) in
             let directory = stateOptions.directory
             let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(Reconciler.displayLocation(source.repo))") : nil
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
+            reconciler.imageDirectories = imageOptions.directories
             if heal {
                 reportInterrupted(try reconciler.store.recoverInterruptedRuns())
             }

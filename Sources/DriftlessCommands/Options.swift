@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriftlessCore
 import Foundation
 
 /// `--state DIR`: where Driftless keeps its store and fetch caches.
@@ -46,5 +47,29 @@ enum Terminal {
 
     static func writeError(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// `--image-dir DIR` (repeatable): the directories Images' `source.path` files may be read from.
+struct ImageDirectoryOptions: ParsableArguments {
+    @Option(name: .customLong("image-dir"), help: ArgumentHelp(
+        "A directory that Images' source.path files may be in (repeatable).",
+        discussion: """
+            The operator, not the repository, decides which files can become images: a path source must be a \
+            regular file under one of these directories, reached without symbolic links, outside the state \
+            directory. Defaults to $DRIFTLESS_IMAGE_DIRS (colon-separated), else /var/lib/driftless/images.
+            """,
+        valueName: "dir"))
+    var imageDirs: [String] = []
+
+    /// The flags, else `DRIFTLESS_IMAGE_DIRS`, else the default directory.
+    var directories: [String] {
+        ImagePathPolicy.directories(flags: imageDirs, environment: ProcessInfo.processInfo.environment,
+                                    currentDirectory: FileManager.default.currentDirectoryPath)
+    }
+
+    /// The policy for a state directory.
+    func policy(stateDirectory: String) -> ImagePathPolicy {
+        ImagePathPolicy(directories: directories, stateDirectory: stateDirectory)
     }
 }

@@ -77,6 +77,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     static func duration(_ text: String) throws -> Duration {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (suffix, milliseconds) in units.sorted(by: { $0.0.count > $1.0.count }) where text.hasSuffix(suffix) {
@@ -125,7 +127,8 @@ struct ServeCommand: AsyncParsableCommand {
                 listenHost: String(parts[0]), listenPort: Int(parts[1]) ?? 8080, webhookSecret: secret,
                 acceptHistoryRewrite: acceptHistoryRewrite, allowReplace: allowReplace, allowMassDelete: allowMassDelete,
                 parallelism: parallel, notifyURL: notifyURL.flatMap(URL.init(string:)),
-                notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json)
+                notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json,
+                imageDirectories: imageOptions.directories)
 
             // One daemon (or apply) per state directory, for the daemon's whole life.
             let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(Reconciler.displayLocation(repo))")

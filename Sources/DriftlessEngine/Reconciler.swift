@@ -12,6 +12,14 @@ public final class Reconciler: @unchecked Sendable {
     public let store: Store
     /// How long connecting to a host may take before it counts as unreachable.
     public var connectTimeout: Duration = .seconds(10)
+    /// The operator's image directories: Images' `source.path` files must be under one of them
+    /// (`--image-dir`, `DRIFTLESS_IMAGE_DIRS`).
+    public var imageDirectories: [String] = [ImagePathPolicy.defaultDirectory]
+
+    /// Where image files may be read from: the image directories, never this state directory.
+    public var imagePaths: ImagePathPolicy {
+        ImagePathPolicy(directories: imageDirectories, stateDirectory: stateDirectory)
+    }
 
     public init(stateDirectory: String) throws {
         self.stateDirectory = stateDirectory
@@ -22,7 +30,7 @@ public final class Reconciler: @unchecked Sendable {
     public var repositoryCache: String { (stateDirectory as NSString).appendingPathComponent("repos") }
 
     public func source(_ location: String, path: String) throws -> ManifestSource {
-        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache)
+        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, imagePaths: imagePaths)
     }
 
     /// A computed plan, with everything needed to apply it.

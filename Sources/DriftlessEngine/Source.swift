@@ -36,14 +36,17 @@ public enum EngineError: Error, CustomStringConvertible {
 public final class ManifestSource: @unchecked Sendable {
     public let repository: GitRepository
     public let path: String
+    /// Where Images' `source.path` files may be; checked while validating.
+    public let imagePaths: ImagePathPolicy
 
-    public init(location: String, path: String, cacheRoot: String) throws {
+    public init(location: String, path: String, cacheRoot: String, imagePaths: ImagePathPolicy = .default) throws {
         do {
             repository = try GitRepository.openOrFetch(location, cacheRoot: cacheRoot)
         } catch {
             throw EngineError.source("cannot read repository \(location): \(error)")
         }
         self.path = path
+        self.imagePaths = imagePaths
     }
 
     /// The full commit id of `revision` (default: HEAD).
@@ -59,7 +62,7 @@ public final class ManifestSource: @unchecked Sendable {
         } catch {
             throw EngineError.source("cannot read \(revision ?? "HEAD") of \(repository.displayName): \(error)")
         }
-        let result = ManifestLoader.load(snapshot.files)
+        let result = ManifestLoader.load(snapshot.files, imagePaths: imagePaths)
         var extra = snapshot.diagnostics
         if snapshot.files.isEmpty { extra.warning("no manifests (*.yaml, *.yml) found", at: nil) }
         let report = ValidationReport(

@@ -178,6 +178,7 @@ func layOut(count: Int) async throws -> LaidOut {
     try shell("git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "bench")
 
     let reconciler = try Reconciler(stateDirectory: root + "/state")
+    reconciler.imageDirectories = [root]  // the benchmark's image is root/tiny.qcow2
     let source = try reconciler.source(repo, path: "")
     let commit = try source.load(nil)
     let target = Reconciler.targets(of: commit.state)[0]

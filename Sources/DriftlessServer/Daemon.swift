@@ -42,6 +42,7 @@ public actor Daemon {
         self.configuration = configuration
         reconciler = try Reconciler(stateDirectory: configuration.stateDirectory)
         reconciler.connectTimeout = .seconds(5)
+        reconciler.imageDirectories = configuration.imageDirectories
         self.logger = logger
         notifier = Notifier(url: configuration.notifyURL, format: configuration.notifyFormat, logger: logger)
         (work, enqueue) = AsyncStream.makeStream(of: Work.self, bufferingPolicy: .unbounded)
