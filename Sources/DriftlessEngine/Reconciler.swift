@@ -48,7 +48,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Connects to the commit's hosts.
     public func connect(_ commit: LoadedCommit) async -> HostSessions {
-        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout)
+        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout, imagePaths: imagePaths)
     }
 
     /// Plans `commit` against the hosts as they are. `previous` is the desired state of the last applied

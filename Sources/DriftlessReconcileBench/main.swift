@@ -186,7 +186,8 @@ func layOut(count: Int) async throws -> LaidOut {
     // Lay out the state Driftless would have made, as its drivers make it.
     let connection = try LibvirtConnection(uri: "test:///default")
     let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu)
-    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: reconciler.store)
+    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: reconciler.store,
+                                       imagePaths: reconciler.imagePaths)
     let network = try OVSNetworkDriver(host: target)
     try await network.connect()
     try await storage.ensurePools()

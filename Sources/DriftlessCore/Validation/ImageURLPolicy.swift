@@ -200,30 +200,3 @@ public enum ImageURLPolicy {
         return nil
     }
 }
-
-extension ImageURLPolicy {
-    /// Why a resolved address is not acceptable, thrown when a host name resolves to loopback, link-local or
-    /// metadata addresses (a name that passes validation can still point there through DNS).
-    public struct ResolvedAddressError: Error, CustomStringConvertible {
-        public var host: String
-        public var address: String
-        public var reason: String
-        public var description: String { "\(host) resolves to \(address), \(reason)" }
-    }
-
-    /// Resolves `host` and refuses it when any of its IPv4 or IPv6 addresses is forbidden.
-    public static func checkResolvedAddresses(of host: String) throws {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return }
-        defer { freeaddrinfo(first) }
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            if let raw = info.pointee.ai_addr, let address = Address(socketAddress: raw), let reason = forbiddenReason(address) {
-                throw ResolvedAddressError(host: host, address: address.description, reason: reason)
-            }
-            cursor = info.pointee.ai_next
-        }
-    }
-}
