@@ -262,7 +262,7 @@ public struct HTTPImageDownloader: Sendable {
     // MARK: - Small helpers
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
         if case ChannelError.connectTimeout = error { return "connection timed out" }
         return String(describing: error)
     }
