@@ -101,6 +101,12 @@ final class ConfinedFileTests: XCTestCase {
         } catch {
             XCTFail("\(error)")
         }
+        // An image directory inside the state directory that links back to the state directory itself.
+        let back = state + "/images-link"
+        try FileManager.default.createSymbolicLink(atPath: back, withDestinationPath: state)
+        let looped = ImagePathPolicy(directories: [back], stateDirectory: state)
+        let message = refusal(back + "/driftless.sqlite", policy: looped)
+        XCTAssertTrue(message.contains("state directory"), message)
     }
 
     /// The operator's own directory may be a symbolic link; the manifest may name either form.

@@ -74,11 +74,12 @@ public struct ImagePathPolicy: Sendable, Hashable, Codable {
         if directories.contains(where: { Self.variants(of: $0).contains(clean) }) {
             return ParseProblem("image path \(path) names an image directory, not a file in it")
         }
-        let holder = containingDirectory(of: clean)
+        let holder = match(clean)
         // The state directory's files are never images, whether or not an allowed directory holds them;
-        // only an allowed directory that is itself inside the state directory speaks for its own files.
+        // only an allowed directory that is itself inside the state directory (in the form that matched,
+        // written or resolved) speaks for its own files.
         if let state = stateDirectory, isInsideState(clean, state: state),
-           !(holder.map { isInsideState($0.directory, state: state, strictly: true) } ?? false) {
+           !(holder.map { isInsideState($0.matched, state: state, strictly: true) } ?? false) {
             return ParseProblem("image path \(path) is inside the state directory \(state), which is never read")
         }
         guard holder != nil else {
@@ -92,18 +93,22 @@ public struct ImagePathPolicy: Sendable, Hashable, Codable {
     /// The allowed directory that holds `path` (as the operator wrote it) and the components of `path`
     /// below it; nil when no allowed directory holds it. `path` must already be free of `.` and `..`.
     public func containingDirectory(of path: String) -> (directory: String, components: [String])? {
+        match(path).map { ($0.directory, $0.components) }
+    }
+
+    /// The allowed directory holding `path`, the form of it (as written, or resolved) that matched, and the
+    /// components below it. The longest match wins, so a nested allowed directory decides for its files.
+    func match(_ path: String) -> (directory: String, matched: String, components: [String])? {
         let clean = "/" + path.split(separator: "/").joined(separator: "/")
-        // The longest match wins, so a nested allowed directory decides for its own files.
-        var best: (directory: String, components: [String], length: Int)?
+        var best: (directory: String, matched: String, components: [String])?
         for directory in directories {
             for variant in Self.variants(of: directory) where Self.isInside(clean, variant) {
+                if let best, best.matched.count >= variant.count { continue }
                 let rest = clean.dropFirst(variant == "/" ? 1 : variant.count + 1).split(separator: "/").map(String.init)
-                if best == nil || variant.count > best!.length {
-                    best = (directory, rest, variant.count)
-                }
+                best = (directory, variant, rest)
             }
         }
-        return best.map { ($0.directory, $0.components) }
+        return best
     }
 
     /// Whether `path` lies strictly inside `directory` (by text; both normalised).
