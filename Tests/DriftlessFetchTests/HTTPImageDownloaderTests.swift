@@ -183,11 +183,41 @@ final class HTTPImageDownloaderTests: XCTestCase {
         }
     }
 
-    func testAnUnansweredConnectTimesOut() async {
-        // A listening socket with a full backlog never completes the handshake; simpler and as telling:
-        // a port nobody listens on is refused at once, which is a transient connect failure.
+    /// A listener whose accept queue is full drops new SYNs, so a connect to it never completes.
+    func testAnUnansweredConnectTimesOut() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound)
+        XCTAssertEqual(listen(listener, 0), 0)
+        // Fill the queue (backlog 0 holds one) with connections nobody accepts.
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<3 {
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            _ = fcntl(filler, F_SETFL, O_NONBLOCK)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) } }
+            fillers.append(filler)
+        }
+        usleep(100_000)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let quick = HTTPImageDownloader(configuration: .init(connectTimeout: .seconds(1), addresses: Self.loopbackOnly))
+        let started = ContinuousClock.now
+        let (error, _) = await failure("http://127.0.0.1:\(port)/x", quick)
+        XCTAssertEqual(error, .timedOut(url: "http://127.0.0.1:\(port)/x", reason: "no connection within 1 s"))
+        XCTAssertEqual(error?.failureKind, .transient)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4))
+    }
+
+    func testARefusedConnectionIsATransientFailure() async {
         let (error, _) = await failure("http://127.0.0.1:1/x")
-        guard case .connectFailed? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(error, .connectFailed(url: "http://127.0.0.1:1/x", reason: "127.0.0.1: Connection refused"))
         XCTAssertEqual(error?.failureKind, .transient)
     }
 
