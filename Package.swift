@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -47,10 +48,23 @@ let package = Package(
             name: "DriftlessGit",
             dependencies: ["CLibGit2", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        /// Image sources: `path:` files opened only under the operator's image directories, `url:` downloads
+        /// over a small HTTP/1.1 client (swift-nio, NIOSSL) that connects only to addresses it has checked.
+        .target(
+            name: "DriftlessFetch",
+            dependencies: [
+                "DriftlessCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         /// libvirt adapter: connections, domains, pools, volumes, streams.
         .target(
             name: "DriftlessLibvirt",
-            dependencies: ["CLibvirt", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CLibvirt", "DriftlessCore", "DriftlessFetch", .product(name: "Crypto", package: "swift-crypto")]
         ),
         /// Pure Swift OVSDB (RFC 7047) JSON-RPC client.
         .target(
@@ -129,7 +143,8 @@ let package = Package(
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessCore", "DriftlessStore"]),
+        .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
         .testTarget(

@@ -40,6 +40,8 @@ done
 URI=qemu:///system
 BENCH_ROOT=/var/lib/driftless-bench/ansible
 SOURCE_IMAGE="$BENCH_ROOT/seed/tiny.qcow2"
+# Driftless reads path images only from directories the operator allows.
+export DRIFTLESS_IMAGE_DIRS="$BENCH_ROOT/seed"
 BRIDGE=br-bench-a
 LOG_DIR="$(mktemp -d /tmp/driftless-compare-ansible.XXXXXX)"
 

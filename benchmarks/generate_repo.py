@@ -19,7 +19,7 @@ def documents(n):
 kind: Image
 metadata: {{name: tiny}}
 spec:
-  source: {{path: /var/lib/driftless/seed/tiny.qcow2}}
+  source: {{path: /var/lib/driftless/images/tiny.qcow2}}
   sha256: {DIGEST}
   format: qcow2
 """

@@ -13,7 +13,9 @@ source "$(dirname "$0")/env.sh"
 WORK="${DRIFTLESS_DEMO_DIR:-/tmp/driftless-demo}"
 STATE="$WORK/state"
 LAB="$WORK/lab"
-IMAGE=/var/lib/driftless/seed/tiny.qcow2
+# The default image directory: driftless reads path images only from directories the operator allows
+# (--image-dir DIR or DRIFTLESS_IMAGE_DIRS; /var/lib/driftless/images when neither is given).
+IMAGE=/var/lib/driftless/images/tiny.qcow2
 IMAGE_SHA256=1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }

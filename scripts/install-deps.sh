@@ -2,7 +2,9 @@
 # Install the Debian 12 packages Driftless builds and runs against (as root).
 #
 # Swift itself is expected at /opt/swift or on PATH. Everything else comes from Debian:
-# libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage.
+# libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage; prlimit
+# (util-linux) limits qemu-img on untrusted images, the system's CA bundle verifies https image URLs,
+# and openssl makes the self-signed certificate of a download test.
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +14,7 @@ PACKAGES=(
     qemu-system-x86 qemu-utils
     openvswitch-switch
     genisoimage
+    util-linux ca-certificates openssl
 )
 
 missing=()

@@ -53,6 +53,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     func validate() throws {
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
         guard (0...3600).contains(shutdownTimeout) else {
@@ -84,6 +86,7 @@ struct ApplyCommand: AsyncParsableCommand {
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
         reconciler.gitCredentials = source.git.credentials
+        reconciler.imageDirectories = imageOptions.directories
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")

@@ -42,6 +42,8 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     func run() async throws {
         let outcome = try await reportingErrors { () async throws -> (DriftReport, Bool?) in
             let directory = stateOptions.directory
@@ -49,6 +51,7 @@ struct DriftCommand: AsyncParsableCommand {
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
             reconciler.gitCredentials = source.git.credentials
+            reconciler.imageDirectories = imageOptions.directories
             if heal {
                 reportInterrupted(try reconciler.store.recoverInterruptedRuns())
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriftlessCore
 import DriftlessGit
 import Foundation
 
@@ -113,5 +114,29 @@ extension Duration {
     /// The whole milliseconds of the duration.
     var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// `--image-dir DIR` (repeatable): the directories Images' `source.path` files may be read from.
+struct ImageDirectoryOptions: ParsableArguments {
+    @Option(name: .customLong("image-dir"), help: ArgumentHelp(
+        "A directory that Images' source.path files may be in (repeatable).",
+        discussion: """
+            The operator, not the repository, decides which files can become images: a path source must be a \
+            regular file under one of these directories, reached without symbolic links, outside the state \
+            directory. Defaults to $DRIFTLESS_IMAGE_DIRS (colon-separated), else /var/lib/driftless/images.
+            """,
+        valueName: "dir"))
+    var imageDirs: [String] = []
+
+    /// The flags, else `DRIFTLESS_IMAGE_DIRS`, else the default directory.
+    var directories: [String] {
+        ImagePathPolicy.directories(flags: imageDirs, environment: ProcessInfo.processInfo.environment,
+                                    currentDirectory: FileManager.default.currentDirectoryPath)
+    }
+
+    /// The policy for a state directory.
+    func policy(stateDirectory: String) -> ImagePathPolicy {
+        ImagePathPolicy(directories: directories, stateDirectory: stateDirectory)
     }
 }

@@ -48,10 +48,13 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     func run() async throws {
         let planned = try await reportingErrors { () async throws -> Reconciler.PlannedRun in
             let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
             reconciler.gitCredentials = source.git.credentials
+            reconciler.imageDirectories = imageOptions.directories
             let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
             let commit = try source.load(rev)
             let previous: DesiredState?

@@ -77,6 +77,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @OptionGroup var imageOptions: ImageDirectoryOptions
+
     @OptionGroup var git: GitCredentialOptions
 
     /// The range of `--interval`: at least a second between fetches, at least one a day.
@@ -131,7 +133,8 @@ struct ServeCommand: AsyncParsableCommand {
                 listenHost: String(parts[0]), listenPort: Int(parts[1]) ?? 8080, webhookSecret: secret,
                 acceptHistoryRewrite: acceptHistoryRewrite, allowReplace: allowReplace, allowMassDelete: allowMassDelete,
                 parallelism: parallel, notifyURL: notifyURL.flatMap(URL.init(string:)),
-                notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json)
+                notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json,
+                imageDirectories: imageOptions.directories)
 
             configuration.gitCredentials = git.credentials
 

@@ -32,9 +32,12 @@ struct TokenCommand: AsyncParsableCommand {
 
         @OptionGroup var stateOptions: StateOptions
 
+        @OptionGroup var imageOptions: ImageDirectoryOptions
+
         func run() async throws {
             try await reportingErrors {
                 let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
+                reconciler.imageDirectories = imageOptions.directories
                 if let run = try reconciler.store.lastAppliedRun(), let repository = run.repository, let commit = run.commit,
                    let state = try? reconciler.source(repository, path: run.path ?? "").load(commit).state
                 {

@@ -11,7 +11,8 @@ struct ValidateCommand: AsyncParsableCommand {
         discussion: """
             Reads every *.yaml and *.yml file, from a directory on disk or from a commit read straight out of \
             git's object database (no checkout), and reports every error and warning as \
-            path:line:column: error: message. Nothing on any host, and no network or image file, is touched.
+            path:line:column: error: message. Nothing on any host, and no network or image file, is touched; an \
+            image's source.path is checked against the allowed image directories (--image-dir) by its text.
 
             Exit status: 0 when valid (warnings allowed), 1 when there are errors or the source cannot be read.
 
@@ -40,6 +41,7 @@ struct ValidateCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
 
     @OptionGroup var git: GitCredentialOptions
+    @OptionGroup var imageOptions: ImageDirectoryOptions
 
     func validate() throws {
         if directory != nil && repo != nil {
@@ -68,11 +70,14 @@ struct ValidateCommand: AsyncParsableCommand {
         if !report.valid { throw ExitCode.failure }
     }
 
+    /// Where `source.path` files may be: the operator's image directories, never the state directory.
+    var imagePaths: ImagePathPolicy { imageOptions.policy(stateDirectory: stateOptions.directory) }
+
     func makeReport() throws -> ValidationReport {
         if let repo {
             let repository = try GitRepository.openOrFetch(repo, cacheRoot: stateOptions.repositoryCache, credentials: git.credentials)
             let snapshot = try repository.readManifests(at: rev, under: path)
-            let result = ManifestLoader.load(snapshot.files)
+            let result = ManifestLoader.load(snapshot.files, imagePaths: imagePaths)
             var extra = snapshot.diagnostics
             if snapshot.files.isEmpty { extra.warning("no manifests (*.yaml, *.yml) found", at: nil) }
             return ValidationReport(
@@ -81,7 +86,7 @@ struct ValidateCommand: AsyncParsableCommand {
         }
         let directory = directory ?? "."
         let (files, diagnostics) = try DirectorySource.read(directory, displayPrefix: directory == "." ? "" : directory)
-        let result = ManifestLoader.load(files)
+        let result = ManifestLoader.load(files, imagePaths: imagePaths)
         var extra = diagnostics
         if files.isEmpty { extra.warning("no manifests (*.yaml, *.yml) found", at: nil) }
         return ValidationReport(source: .init(directory: directory), result: result, extra: extra)

@@ -13,11 +13,15 @@ public final class HostSessions: @unchecked Sendable {
     private let networks: [String: OVSNetworkDriver]
     private let connections: [String: [LibvirtConnection]]
 
-    /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network).
-    public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10)) async -> HostSessions {
+    /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network). The storage
+    /// drivers read `path:` images only as `imagePaths` allows.
+    public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10),
+                               imagePaths: ImagePathPolicy = .default) async -> HostSessions {
         let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver, [LibvirtConnection]), any Error>).self) { group in
             for target in targets {
-                group.addTask { (target, await Result { try await connect(target, store: store, timeout: timeout) }) }
+                group.addTask {
+                    (target, await Result { try await connect(target, store: store, timeout: timeout, imagePaths: imagePaths) })
+                }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
@@ -38,7 +42,7 @@ public final class HostSessions: @unchecked Sendable {
         return HostSessions(targets: targets, drivers: drivers, unreachable: unreachable, networks: networks, connections: connections)
     }
 
-    static func connect(_ target: HostTarget, store: Store, timeout: Duration) async throws
+    static func connect(_ target: HostTarget, store: Store, timeout: Duration, imagePaths: ImagePathPolicy) async throws
         -> (HostDrivers, OVSNetworkDriver, [LibvirtConnection])
     {
         // Two connections: libvirtd serves only a few requests of one client at a time, and an apply runs
@@ -55,7 +59,7 @@ public final class HostSessions: @unchecked Sendable {
         let drivers = HostDrivers(
             target: target,
             compute: LibvirtComputeDriver(target: target, connections: [connection, second]),
-            storage: LibvirtStorageDriver(target: target, connection: second, ownership: store),
+            storage: LibvirtStorageDriver(target: target, connection: second, ownership: store, imagePaths: imagePaths),
             network: network)
         return (drivers, network, [connection, second])
     }

@@ -15,6 +15,15 @@ public final class Reconciler: @unchecked Sendable {
     /// How remotes are authenticated (token file, ssh key and known_hosts); never part of a URL.
     public var gitCredentials = GitCredentials.none.withEnvironment()
 
+    /// The operator's image directories: Images' `source.path` files must be under one of them
+    /// (`--image-dir`, `DRIFTLESS_IMAGE_DIRS`).
+    public var imageDirectories: [String] = [ImagePathPolicy.defaultDirectory]
+
+    /// Where image files may be read from: the image directories, never this state directory.
+    public var imagePaths: ImagePathPolicy {
+        ImagePathPolicy(directories: imageDirectories, stateDirectory: stateDirectory)
+    }
+
     public init(stateDirectory: String) throws {
         self.stateDirectory = stateDirectory
         store = try Store(stateDirectory: stateDirectory)
@@ -24,12 +33,13 @@ public final class Reconciler: @unchecked Sendable {
     public var repositoryCache: String { (stateDirectory as NSString).appendingPathComponent("repos") }
 
     public func source(_ location: String, path: String) throws -> ManifestSource {
-        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials)
+        try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials,
+                           imagePaths: imagePaths)
     }
 
     /// The repository as last fetched (or the local one), without contacting the remote.
     public func cachedSource(_ location: String, path: String) throws -> ManifestSource {
-        try ManifestSource.withoutFetching(location: location, path: path, cacheRoot: repositoryCache)
+        try ManifestSource.withoutFetching(location: location, path: path, cacheRoot: repositoryCache, imagePaths: imagePaths)
     }
 
     /// A computed plan, with everything needed to apply it.
@@ -47,7 +57,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Connects to the commit's hosts.
     public func connect(_ commit: LoadedCommit) async -> HostSessions {
-        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout)
+        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout, imagePaths: imagePaths)
     }
 
     /// Plans `commit` against the hosts as they are. `previous` is the desired state of the last applied

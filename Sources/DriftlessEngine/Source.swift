@@ -36,26 +36,33 @@ public enum EngineError: Error, CustomStringConvertible {
 public final class ManifestSource: @unchecked Sendable {
     public let repository: GitRepository
     public let path: String
+    /// Where Images' `source.path` files may be; checked while validating.
+    public let imagePaths: ImagePathPolicy
 
-    public init(location: String, path: String, cacheRoot: String, credentials: GitCredentials = .none) throws {
+    public init(location: String, path: String, cacheRoot: String, credentials: GitCredentials = .none,
+                imagePaths: ImagePathPolicy = .default) throws {
         do {
             repository = try GitRepository.openOrFetch(location, cacheRoot: cacheRoot, credentials: credentials)
         } catch {
             throw EngineError.source("cannot read repository \(Redaction.redact(location)): \(error)")
         }
         self.path = path
+        self.imagePaths = imagePaths
     }
 
     /// Reads from an open repository.
-    public init(repository: GitRepository, path: String) {
+    public init(repository: GitRepository, path: String, imagePaths: ImagePathPolicy = .default) {
         self.repository = repository
         self.path = path
+        self.imagePaths = imagePaths
     }
 
     /// Opens a local repository, or what was last fetched of a remote one, without contacting the remote.
-    public static func withoutFetching(location: String, path: String, cacheRoot: String) throws -> ManifestSource {
+    public static func withoutFetching(location: String, path: String, cacheRoot: String,
+                                       imagePaths: ImagePathPolicy = .default) throws -> ManifestSource {
         do {
-            return ManifestSource(repository: try GitRepository.openWithoutFetching(location, cacheRoot: cacheRoot), path: path)
+            return ManifestSource(repository: try GitRepository.openWithoutFetching(location, cacheRoot: cacheRoot), path: path,
+                                  imagePaths: imagePaths)
         } catch {
             throw EngineError.source("cannot open \(Redaction.displayURL(location)) without fetching: \(error)")
         }
@@ -80,7 +87,7 @@ public final class ManifestSource: @unchecked Sendable {
         } catch {
             throw EngineError.source("cannot read \(revision ?? "HEAD") of \(repository.displayName): \(error)")
         }
-        let result = ManifestLoader.load(snapshot.files)
+        let result = ManifestLoader.load(snapshot.files, imagePaths: imagePaths)
         var extra = snapshot.diagnostics
         if snapshot.files.isEmpty { extra.warning("no manifests (*.yaml, *.yml) found", at: nil) }
         let report = ValidationReport(

@@ -1,9 +1,6 @@
-import Crypto
 import DriftlessCore
+import DriftlessFetch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The storage driver: a host's dir pools, its images and its volumes, through libvirt's storage API (the
 /// same calls serve LVM or Ceph RBD pools).
@@ -15,17 +12,22 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     let connection: LibvirtConnection
     let ownership: any VolumeOwnership
     let inspector: ImageInspector
-    /// Whether image URLs may point at loopback, link-local or metadata addresses (the host's
-    /// `allowPrivateImageSources`; tests serve images locally).
-    let allowPrivateImageURLs: Bool
+    /// Reads image sources: `path:` files only under the operator's image directories, `url:` downloads
+    /// only from addresses the host allows (loopback and the like only with `allowPrivateImageSources`).
+    let stager: ImageStager
 
+    /// `imagePaths` are the operator's image directories (`--image-dir`); `downloads` overrides the
+    /// download limits and address policy (tests), which otherwise follow the host's
+    /// `allowPrivateImageSources`.
     public init(target: HostTarget, connection: LibvirtConnection, ownership: any VolumeOwnership,
-                inspector: ImageInspector = ImageInspector()) {
+                inspector: ImageInspector = ImageInspector(), imagePaths: ImagePathPolicy = .default,
+                downloads: HTTPImageDownloader.Configuration? = nil) {
         self.target = target
         self.connection = connection
         self.ownership = ownership
         self.inspector = inspector
-        self.allowPrivateImageURLs = target.allowPrivateImageSources
+        let addresses = AddressPolicy.forHost(allowPrivateImageSources: target.allowPrivateImageSources)
+        self.stager = ImageStager(paths: imagePaths, download: downloads ?? HTTPImageDownloader.Configuration(addresses: addresses))
     }
 
     // MARK: - Pools
@@ -109,15 +111,19 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
             // A run was killed while importing: what it left is incomplete. Start over.
             try await blocking { Self.removeAfterFailedUpload(existing, pool: pool) }
         }
-        // Fetch into a private temporary file, hashing as the bytes arrive.
-        let staged = try await stage(request.source)
+        // Copy or fetch into a private temporary file, hashing as the bytes arrive.
+        let staged = try await stager.stage(request.source)
         defer { try? FileManager.default.removeItem(at: staged.file) }
+        // Only the expected digest is ever named: the actual one would tell anyone who can read the
+        // journal, the log or the API the digest of any file the source reached.
         guard staged.sha256 == request.sha256 else {
-            throw ImageImportError.checksumMismatch(image: request.id.description, expected: request.sha256, actual: staged.sha256)
+            throw ImageImportError.checksumMismatch(image: request.id.description, expected: request.sha256)
         }
-        try inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
+        try await blocking { [inspector] in
+            try inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
+        }
         return try await blocking { [self] in
-            let size = try FileManager.default.attributesOfItem(atPath: staged.file.path)[.size] as? UInt64 ?? 0
+            let size = UInt64(staged.bytes)
             try ownership.recordPending(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
             let volume = try pool.createVolume(StorageVolumeXML(
                 name: request.volumeName, capacity: size, format: DomainXML.Disk.Format(request.format)))
@@ -151,51 +157,6 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
 
     public func deleteImage(_ image: ObservedImage) async throws {
         try await deleteOwned(pool: target.imagePool.name, volume: image.volumeName, owner: image.id)
-    }
-
-    struct Staged {
-        var file: URL
-        var sha256: String
-    }
-
-    /// Copies a `path:` source or downloads a `url:` source into a temporary file, hashing while reading.
-    func stage(_ source: ImageSpec.Source) async throws -> Staged {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("driftless-image-\(UUID().uuidString)")
-        switch source {
-        case let .path(path):
-            guard let input = FileHandle(forReadingAtPath: path) else {
-                throw ImageImportError.sourceUnreadable(path)
-            }
-            defer { try? input.close() }
-            _ = FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600])
-            let output = try FileHandle(forWritingTo: file)
-            defer { try? output.close() }
-            var hasher = SHA256()
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-                hasher.update(data: chunk)
-                try output.write(contentsOf: chunk)
-            }
-            return Staged(file: file, sha256: StableHash.hex(hasher.finalize()))
-        case let .url(text):
-            guard let url = URL(string: text) else { throw ImageImportError.sourceUnreadable(text) }
-            if !allowPrivateImageURLs {
-                if let problem = ImageURLPolicy.problem(with: text) {
-                    throw ImageImportError.forbiddenURL(text, problem.message)
-                }
-                try ImageURLPolicy.checkResolvedAddresses(of: url.host ?? "")
-            }
-            let (downloaded, response) = try await URLSession.shared.download(from: url)
-            if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-                try? FileManager.default.removeItem(at: downloaded)
-                throw ImageImportError.httpStatus(text, http.statusCode)
-            }
-            try FileManager.default.moveItem(at: downloaded, to: file)
-            guard let input = FileHandle(forReadingAtPath: file.path) else { throw ImageImportError.sourceUnreadable(text) }
-            defer { try? input.close() }
-            var hasher = SHA256()
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            return Staged(file: file, sha256: StableHash.hex(hasher.finalize()))
-        }
     }
 
     // MARK: - Volumes
@@ -281,10 +242,9 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
 
 /// Why an image was not imported or a volume not changed; every case is terminal (retrying won't help).
 public enum ImageImportError: DriverError, Equatable {
-    case checksumMismatch(image: String, expected: String, actual: String)
-    case sourceUnreadable(String)
-    case forbiddenURL(String, String)
-    case httpStatus(String, Int)
+    /// The source's digest is not the manifest's. Only the expected digest is kept: the actual one would be
+    /// an oracle for the contents of whatever file the source named.
+    case checksumMismatch(image: String, expected: String)
     case unsafeImage(image: String, reason: String)
     case shrinkRefused(volume: String, from: ByteSize, to: ByteSize)
 
@@ -292,11 +252,8 @@ public enum ImageImportError: DriverError, Equatable {
 
     public var description: String {
         switch self {
-        case let .checksumMismatch(image, expected, actual):
-            "\(image): sha256 mismatch: the manifest says \(expected), the source is \(actual); not imported"
-        case let .sourceUnreadable(source): "cannot read image source \(source)"
-        case let .forbiddenURL(url, reason): "refusing to fetch \(url): \(reason)"
-        case let .httpStatus(url, status): "fetching \(url) failed with HTTP \(status)"
+        case let .checksumMismatch(image, expected):
+            "\(image): the source does not have the sha256 the manifest gives (\(expected)); not imported"
         case let .unsafeImage(image, reason): "\(image): refused: \(reason)"
         case let .shrinkRefused(volume, from, to): "volume \(volume) cannot shrink from \(from) to \(to)"
         }

@@ -61,7 +61,9 @@ func startBenchmark(count: Int) async throws {
         imagePool: PoolSpec(name: "\(prefix)-imgs", path: "\(directory)/imgs"))
     let connection = try LibvirtConnection(uri: "qemu:///system")
     let store = try Store()
-    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store)
+    // The benchmark's own directory holds its image: the only one the driver may read from.
+    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store,
+                                       imagePaths: ImagePathPolicy(directories: [directory], stateDirectory: nil))
     let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .detect(), shutdownTimeout: .seconds(1))
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer {

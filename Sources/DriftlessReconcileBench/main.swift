@@ -178,6 +178,7 @@ func layOut(count: Int) async throws -> LaidOut {
     try shell("git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "bench")
 
     let reconciler = try Reconciler(stateDirectory: root + "/state")
+    reconciler.imageDirectories = [root]  // the benchmark's image is root/tiny.qcow2
     let source = try reconciler.source(repo, path: "")
     let commit = try source.load(nil)
     let target = Reconciler.targets(of: commit.state)[0]
@@ -185,7 +186,8 @@ func layOut(count: Int) async throws -> LaidOut {
     // Lay out the state Driftless would have made, as its drivers make it.
     let connection = try LibvirtConnection(uri: "test:///default")
     let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu)
-    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: reconciler.store)
+    let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: reconciler.store,
+                                       imagePaths: reconciler.imagePaths)
     let network = try OVSNetworkDriver(host: target)
     try await network.connect()
     try await storage.ensurePools()

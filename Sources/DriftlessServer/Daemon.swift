@@ -65,6 +65,7 @@ public actor Daemon {
         reconciler = try Reconciler(stateDirectory: configuration.stateDirectory)
         reconciler.connectTimeout = .seconds(5)
         reconciler.gitCredentials = configuration.gitCredentials
+        reconciler.imageDirectories = configuration.imageDirectories
         self.logger = logger
         notifier = Notifier(url: configuration.notifyURL, format: configuration.notifyFormat, logger: logger)
     }

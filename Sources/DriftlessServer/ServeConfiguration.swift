@@ -34,13 +34,15 @@ public struct ServeConfiguration: Sendable {
     public var eventDebounce: Duration
     /// How the remote is authenticated (token file, ssh key, known_hosts).
     public var gitCredentials = GitCredentials.none.withEnvironment()
+    /// The operator's image directories (`--image-dir`): where Images' `source.path` files may be.
+    public var imageDirectories: [String]
 
     public init(repository: String, branch: String? = nil, path: String = "", stateDirectory: String,
                 pollInterval: Duration = .seconds(60), driftInterval: Duration = .seconds(600), heal: Bool = false,
                 listenHost: String = "127.0.0.1", listenPort: Int = 8080, webhookSecret: [UInt8]? = nil,
                 acceptHistoryRewrite: Bool = false, allowReplace: Bool = false, allowMassDelete: Bool = false,
                 parallelism: Int = 4, notifyURL: URL? = nil, notifyFormat: NotifyFormat = .json,
-                eventDebounce: Duration = .milliseconds(150)) {
+                eventDebounce: Duration = .milliseconds(150), imageDirectories: [String] = ["/var/lib/driftless/images"]) {
         self.repository = repository
         self.branch = branch
         self.path = path
@@ -58,5 +60,6 @@ public struct ServeConfiguration: Sendable {
         self.notifyURL = notifyURL
         self.notifyFormat = notifyFormat
         self.eventDebounce = eventDebounce
+        self.imageDirectories = imageDirectories
     }
 }

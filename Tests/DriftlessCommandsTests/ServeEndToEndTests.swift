@@ -65,7 +65,7 @@ final class ServeEndToEndTests: XCTestCase {
 
     func startServer(_ extra: [String] = [], driftInterval: String = "1h", repo: String? = nil) throws {
         port = Int.random(in: 20000..<40000)
-        server = try spawn([DriftlessBinary.url.path, "serve", "--repo", repo ?? world.repo, "--state", world.state,
+        server = try spawn([DriftlessBinary.url.path, "serve", "--repo", repo ?? world.repo, "--state", world.state, "--image-dir", world.root,
                             "--listen", "127.0.0.1:\(port)", "--interval", "1h", "--drift-interval", driftInterval,
                             "--webhook-secret-file", world.root + "/secret"] + extra)
         XCTAssertTrue(waitUntilTrue(timeout: 30) { (try? self.http("GET", "/readyz").status) == 200 }, "serve never became ready")

@@ -28,7 +28,7 @@ enum Fixtures {
         kind: Image
         metadata: {name: tiny}
         spec:
-          source: {path: /srv/images/tiny.qcow2}
+          source: {path: /var/lib/driftless/images/tiny.qcow2}
           sha256: \(digest)
           format: qcow2
           minDisk: 64MiB

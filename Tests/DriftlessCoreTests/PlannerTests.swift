@@ -94,7 +94,7 @@ struct PlannerTests {
             apiVersion: driftless.dev/v1
             kind: Image
             metadata: {name: other}
-            spec: {source: {path: /srv/other.qcow2}, sha256: \(String(repeating: "b", count: 64)), format: qcow2}
+            spec: {source: {path: /var/lib/driftless/images/other.qcow2}, sha256: \(String(repeating: "b", count: 64)), format: qcow2}
             """)
         let host = Self.applied(plan(state, Self.empty()), onto: Self.empty())
         var changed = state

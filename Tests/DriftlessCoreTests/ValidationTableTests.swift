@@ -182,8 +182,8 @@ struct ValidationTableTests {
             apiVersion: driftless.dev/v1
             kind: Image
             metadata: {name: img2}
-            spec: {source: {path: /srv/a.img}, sha256: abc123, format: raw}
-            """, line: 4, column: 44, message: "is not a SHA-256 digest"),
+            spec: {source: {path: /var/lib/driftless/images/a.img}, sha256: abc123, format: raw}
+            """, line: 4, column: 65, message: "is not a SHA-256 digest"),
         ValidationCase(name: "malformed SSH key", yaml: """
             apiVersion: driftless.dev/v1
             kind: User
@@ -293,7 +293,7 @@ struct ValidationTableTests {
             apiVersion: driftless.dev/v1
             kind: Image
             metadata: {name: img8}
-            spec: {source: {url: "https://mirror.example.com/a.img", path: /srv/a.img}, sha256: \(Fixtures.digest), format: raw}
+            spec: {source: {url: "https://mirror.example.com/a.img", path: /var/lib/driftless/images/a.img}, sha256: \(Fixtures.digest), format: raw}
             """, line: 4, column: 16, message: "source has both path and url"),
         ValidationCase(name: "unknown host", yaml: Fixtures.instance(spec: """
               image: tiny

@@ -14,7 +14,7 @@ struct IPAllocationTests {
         apiVersion: driftless.dev/v1
         kind: Image
         metadata: {name: tiny}
-        spec: {source: {path: /srv/tiny.qcow2}, sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1, format: qcow2}
+        spec: {source: {path: /var/lib/driftless/images/tiny.qcow2}, sha256: 1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1, format: qcow2}
         ---
         apiVersion: driftless.dev/v1
         kind: Network

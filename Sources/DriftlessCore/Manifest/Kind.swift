@@ -127,8 +127,9 @@ public enum Schemas {
 
     public static let image: [SchemaField] = [
         SchemaField("source", .object([
-            SchemaField("path", .string(.absolutePath), "An absolute path on the controller."),
-            SchemaField("url", .string(.imageURL), "An http or https URL (not loopback, link-local or metadata addresses)."),
+            SchemaField("path", .string(.absolutePath),
+                        "A regular file on the controller, under a directory the operator allows (--image-dir; default /var/lib/driftless/images); no symbolic links."),
+            SchemaField("url", .string(.imageURL), "An http or https URL (not loopback, link-local, unique-local or metadata addresses)."),
         ]), required: true, "Where the image comes from: exactly one of path or url."),
         SchemaField("sha256", .string(.sha256), required: true, "The image's SHA-256; a mismatch refuses the import."),
         SchemaField("format", .enumeration(["qcow2", "raw"]), required: true,

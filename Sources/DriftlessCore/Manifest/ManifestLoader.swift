@@ -16,7 +16,9 @@ public enum ManifestLoader {
     }
 
     /// Parses and validates `files`; files are parsed in parallel, results are ordered by path.
-    public static func load(_ files: [ManifestFile], limits: ManifestLimits = .default) -> Result {
+    /// `imagePaths` says where Images' `source.path` files may be (the operator's, never the repository's).
+    public static func load(_ files: [ManifestFile], limits: ManifestLimits = .default,
+                            imagePaths: ImagePathPolicy = .default) -> Result {
         let ordered = files.sorted { $0.path < $1.path }
         let decoded = parseAll(ordered, limits: limits)
 
@@ -54,7 +56,8 @@ public enum ManifestLoader {
         state.sortByID()
         var knownIDs = Set(firstSeen.keys)
         if state.usesDefaultHost { knownIDs.insert(DesiredState.defaultHost.id) }
-        var validator = Validator(state: state, knownIDs: knownIDs, partial: partial, invalidPaths: invalidPaths)
+        var validator = Validator(state: state, knownIDs: knownIDs, partial: partial, invalidPaths: invalidPaths,
+                                  imagePaths: imagePaths)
         diagnostics.append(contentsOf: validator.run())
         return Result(state: state, diagnostics: diagnostics, fileCount: files.count, documentCount: documentCount)
     }

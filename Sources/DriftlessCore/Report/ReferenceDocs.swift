@@ -51,7 +51,8 @@ public enum ReferenceDocs {
             | project quota overflow (instances, vcpus, memory over instances; volumeStorage over Volume sizes) | the quota field |
             | host capacity overflow, with overcommit: pinned instances per host, then the rest placed largest first | the instance's `host` (or `vcpus`) field |
             | an image source with both or neither of `path` and `url`; a URL carrying credentials (warning) | `spec.source` |
-            | an image URL that is not http(s), or aims at loopback, link-local or metadata addresses (also in decimal, hex or octal forms) | `spec.source.url` |
+            | an image URL that is not http(s), or aims at loopback, link-local, unique-local or metadata addresses (also in decimal, hex or octal forms, and IPv4 inside IPv6: `::ffff:127.0.0.1`, `::127.0.0.1`, `64:ff9b::…`) | `spec.source.url` |
+            | an image path that is relative, has a `.` or `..` component, lies under `/proc`, `/sys`, `/dev` or the state directory, or outside the operator's image directories (`--image-dir`, `DRIFTLESS_IMAGE_DIRS`, default `/var/lib/driftless/images`) | `spec.source.path` |
 
             When a repository declares no Host, one host `local` is used with the defaults below
             (`qemu:///system`, `unix:/var/run/openvswitch/db.sock`, pools under `/var/lib/driftless`) and no

@@ -8,16 +8,19 @@ struct Validator {
     /// Objects of invalid documents, read leniently; only their valid reference fields are checked.
     let partial: DesiredState
     let invalidPaths: [ObjectID: Set<String>]
+    /// Where `source.path` files may be (the operator's image directories).
+    let imagePaths: ImagePathPolicy
     var diagnostics = Diagnostics()
 
     init(
         state: DesiredState, knownIDs: Set<ObjectID>, partial: DesiredState = DesiredState(),
-        invalidPaths: [ObjectID: Set<String>] = [:]
+        invalidPaths: [ObjectID: Set<String>] = [:], imagePaths: ImagePathPolicy = .default
     ) {
         self.state = state
         self.knownIDs = knownIDs
         self.partial = partial
         self.invalidPaths = invalidPaths
+        self.imagePaths = imagePaths
     }
 
     mutating func run() -> Diagnostics {
@@ -160,6 +163,10 @@ struct Validator {
                     hasPath ? "source has both path and url" : "source needs a path or a url",
                     at: image.location(of: "spec.source"), field: "spec.source",
                     hint: "give exactly one of source.path or source.url")
+            }
+            if hasPath, !hasURL, case let .path(path) = image.spec.source, let problem = imagePaths.problem(with: path) {
+                diagnostics.error(problem.message, at: image.location(of: "spec.source.path"), field: "spec.source.path",
+                                  hint: problem.hint)
             }
             if case let .url(url) = image.spec.source, let problem = ImageURLPolicy.addressProblem(with: url) {
                 if !state.hosts.isEmpty && state.hosts.allSatisfy(\.spec.allowPrivateImageSources) {
