@@ -207,13 +207,13 @@ final class EndToEndWorld {
         try start(command, arguments).wait()
     }
 
-    func start(_ command: String, _ arguments: [String]) throws -> Spawned {
-        if command == "token" { return try spawn([DriftlessBinary.url.path, command] + arguments + ["--state", state]) }
+    func start(_ command: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Spawned {
+        if command == "token" { return try spawn([DriftlessBinary.url.path, command] + arguments + ["--state", state], environment: environment) }
         var all = [DriftlessBinary.url.path, command]
         // The world's image is root/tiny.qcow2: the operator (the test) allows root, which also holds the
         // state directory, whose files stay refused.
         if !["status", "history"].contains(command) { all += ["--repo", repo, "--image-dir", root] }
-        return try spawn(all + ["--state", state] + arguments)
+        return try spawn(all + ["--state", state] + arguments, environment: environment)
     }
 
     /// The journal's `started` entries of all runs, read the way `driftless history` reads them.

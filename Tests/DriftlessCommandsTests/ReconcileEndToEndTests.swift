@@ -222,41 +222,57 @@ final class ReconcileEndToEndTests: XCTestCase {
 
     // MARK: - Crashes and concurrency
 
-    /// SIGKILL at several points of an apply (after the 1st, 3rd and 5th step started), then a normal run:
-    /// it converges, with no duplicate domain, port or volume, and a plan after it is empty.
-    func testKillMatrixThenConverge() throws {
-        try world.writeManifests(instances: [.init(name: "a", volumes: ["d1"]), .init(name: "b", volumes: ["d2"]), .init(name: "c")],
-                                 volumes: [.init(name: "d1", policy: "Delete"), .init(name: "d2", policy: "Delete")])
-        try world.commit("three instances, two volumes")
-        for killAfter in [1, 3, 5] {
-            if killAfter > 1 {
-                // Back to nothing for the next point: remove everything (allowed explicitly).
-                try world.writeManifests(instances: [], volumes: [], network: false)
-                try world.commit("empty")
-                assertSuccess(try world.driftless("apply", "--yes", "--allow-mass-delete", "--allow-replace", "--shutdown-timeout", "1"), "emptying")
-                XCTAssertEqual(world.domains(), [])
-                try world.git("revert", "--no-edit", "HEAD")
-            }
-            let before = world.startedSteps()
-            let apply = try world.start("apply", ["--yes", "--parallel", "2"])
-            let reached = waitUntilTrue(timeout: 120) { self.world.startedSteps() >= before + killAfter }
-            apply.kill()
-            _ = apply.wait()
-            XCTAssertTrue(reached, "the apply never reached step \(killAfter)")
-
-            let again = try world.driftless("apply", "--yes", "--allow-replace")
-            assertSuccess(again, "the run after SIGKILL at step \(killAfter)")
-            XCTAssertTrue(again.stderr.contains("was interrupted"), "the interrupted run is reported: \(again.stderr)")
-            XCTAssertEqual(world.domains(), ["a", "b", "c"].map { "\(world.project).\($0)" })
-            XCTAssertEqual(world.domains().map { world.domainState(String($0.split(separator: ".")[1])) }, ["running", "running", "running"])
-            let ports = world.ports()
-            XCTAssertEqual(ports.count, 3, "one port per NIC after kill at \(killAfter): \(ports)")
-            XCTAssertEqual(Set(ports.map(\.ifaceID)).count, 3)
-            let volumes = world.volumes(in: world.volumesPool).filter { $0.hasPrefix("vol-") }
-            XCTAssertEqual(volumes, ["vol-\(world.project).d1.qcow2", "vol-\(world.project).d2.qcow2"])
-            XCTAssertEqual(world.volumes(in: world.imagesPool).count, 1, "one image volume")
-            try assertPlanIsEmpty()
+    /// SIGKILL at step boundaries of applies of 20 objects (an image, 2 instances with a volume each, 17
+    /// volumes), each kill followed by a normal run that must converge with no duplicate domain, port or
+    /// volume and no lost volume. The kill comes from inside the apply, right after its Kth journal line
+    /// is durable (`DRIFTLESS_FAULT_KILL_AFTER_JOURNAL_WRITES`): odd K stops it just after a step was marked
+    /// started, even K just after one finished. The applies alternate between two sets of 19 objects
+    /// (A and B, the image shared), so kill points fall into deletes as well as creates.
+    func testKillMatrixAtStepBoundariesThenConverge() throws {
+        func manifests(_ set: String) throws {
+            try world.writeManifests(
+                instances: [.init(name: "\(set)1", volumes: ["\(set)v1"]), .init(name: "\(set)2", volumes: ["\(set)v2"])],
+                volumes: (1...17).map { .init(name: "\(set)v\($0)", policy: "Delete") })
         }
+        func expectConverged(_ set: String, after point: String) {
+            XCTAssertEqual(world.domains(), ["\(set)1", "\(set)2"].map { "\(world.project).\($0)" }, point)
+            XCTAssertEqual(world.domainState("\(set)1"), "running", point)
+            XCTAssertEqual(world.domainState("\(set)2"), "running", point)
+            let ports = world.ports()
+            XCTAssertEqual(ports.count, 2, "one port per NIC \(point): \(ports)")
+            XCTAssertEqual(Set(ports.map(\.ifaceID)).count, 2, point)
+            let volumes = world.volumes(in: world.volumesPool).filter { $0.hasPrefix("vol-") }
+            XCTAssertEqual(volumes, (1...17).map { "vol-\(world.project).\(set)v\($0).qcow2" }.sorted(), "no volume lost or doubled \(point)")
+            XCTAssertEqual(world.volumes(in: world.imagesPool).count, 1, "one image volume \(point)")
+        }
+        let flags = ["--yes", "--allow-replace", "--allow-mass-delete", "--shutdown-timeout", "1", "--parallel", "1"]
+        // Spread over the whole of an apply: empty → A is 20 steps (40 journal lines), A ↔ B is 38 (76 lines).
+        let killPoints = [1, 2, 3, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40, 44, 49, 54, 60, 66, 71, 75]
+        var current: String?
+        var killed = 0
+        for (index, point) in killPoints.enumerated() {
+            let next = current == "a" ? "b" : "a"
+            try manifests(next)
+            try world.commit("set \(next), kill point \(index)")
+            let apply = try world.start("apply", flags, environment: ["DRIFTLESS_FAULT_KILL_AFTER_JOURNAL_WRITES": "\(point)"])
+            let output = apply.wait()
+            let label = "after SIGKILL at journal line \(point) of \(current ?? "empty") → \(next)"
+            if output.status == 128 + SIGKILL { killed += 1 } else {
+                // The apply finished before line K (fewer steps than K): it must then have succeeded.
+                assertSuccess(output, label)
+            }
+            let again = try world.driftless("apply", "--yes", "--allow-replace", "--allow-mass-delete", "--shutdown-timeout", "1")
+            assertSuccess(again, "the run \(label)")
+            if output.status == 128 + SIGKILL, point % 2 == 1 {
+                XCTAssertTrue(again.stderr.contains("was interrupted with 1 step in flight"), "\(label): \(again.stderr)")
+            }
+            expectConverged(next, after: label)
+            current = next
+        }
+        XCTAssertGreaterThanOrEqual(killed, 20, "at least 20 applies were killed at a step boundary")
+        try assertPlanIsEmpty()
+        let history = try world.driftless("history")
+        XCTAssertTrue(history.stdout.contains("interrupted"), history.stdout)
     }
 
     func testTwoAppliesAtOnceTheSecondRefusesNamingTheHolder() throws {

@@ -79,7 +79,7 @@ public enum Schemas {
 
     public static let host: [SchemaField] = [
         SchemaField("libvirt", .string(.libvirtURI), default: .string(HostSpec.defaultLibvirtURI),
-                    "The libvirt connection URI: qemu:///system locally, qemu+ssh://… or qemu+tls://… remotely."),
+                    "The libvirt connection URI: qemu:///system locally, qemu+ssh://…, qemu+tls://… or qemu+tcp://… remotely, qemu+unix:///system?socket=… or test:///default; no other transport or URI parameter (see docs/security.md)."),
         SchemaField("ovsdb", .string(.ovsdbEndpoint), default: .string(HostSpec.defaultOVSDB),
                     "The OVSDB endpoint of the host's Open vSwitch."),
         SchemaField("bridge", .string(.bridgeName), default: .string("br-int"),
