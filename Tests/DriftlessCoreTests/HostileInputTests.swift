@@ -186,6 +186,23 @@ struct HostileInputTests {
         #expect(ManifestLimits.default.parseTimeBudget == .seconds(2))
     }
 
+    /// Found by the fuzzer: at the end of a file without a final line break libyaml counts one more line.
+    @Test(arguments: [
+        ("a: b\nc", 2, 2), ("a: b\r\nc", 2, 2), ("a: b\rc", 2, 2), ("a: b\u{2028}c", 2, 2), ("a: b\nc\n", 3, 1),
+    ])
+    func syntaxErrorAtTheEndPointsIntoTheFile(_ text: String, line: Int, column: Int) {
+        let (error, _) = onlyError(text)
+        #expect(error?.message == "YAML syntax error: could not find expected ':' while scanning a simple key started at line 2, column 1")
+        #expect(error?.location == SourceLocation(file: "evil.yaml", line: line, column: column), "\(error?.description ?? "")")
+    }
+
+    /// Found by the fuzzer: a reader error is located with libyaml's line breaks (here NEL), not only LF.
+    @Test func readerErrorAfterAnUnusualLineBreakPointsIntoTheFile() {
+        let (error, _) = onlyError("!|\u{85}\u{0}\u{0}0/*\u{0}")
+        #expect(error?.message == "cannot read the file: control characters are not allowed")
+        #expect(error?.location == SourceLocation(file: "evil.yaml", line: 2, column: 1), "\(error?.description ?? "")")
+    }
+
     @Test func documentsBeforeARefusedOneAreStillRead() {
         let yaml = """
             apiVersion: driftless.dev/v1

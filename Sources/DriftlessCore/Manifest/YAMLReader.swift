@@ -52,7 +52,28 @@ public enum YAMLReader {
         } catch {
             diagnostics.error("cannot parse YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
-        return (documents, diagnostics)
+        return (documents, withinFile(diagnostics, text: text))
+    }
+
+    /// Moves locations past the end of `text` back to the end of its last line: at the end of a file
+    /// without a final line break, libyaml counts one more line, and an editor cannot open line 9 of 8.
+    static func withinFile(_ diagnostics: Diagnostics, text: String) -> Diagnostics {
+        guard !diagnostics.isEmpty else { return diagnostics }
+        var lines = 1, lastLineLength = 0, previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            switch LineBreak(scalar, after: previous) {
+            case .ends: lines += 1; lastLineLength = 0
+            case .continues: break
+            case .none: lastLineLength += 1
+            }
+            previous = scalar
+        }
+        return Diagnostics(diagnostics.items.map { diagnostic in
+            guard let location = diagnostic.location, location.line > lines else { return diagnostic }
+            var moved = diagnostic
+            moved.location = SourceLocation(file: location.file, line: lines, column: lastLineLength + 1)
+            return moved
+        })
     }
 
     /// A limit that a file exceeds, found by `YAMLPrecheck` or, as a second line of defence, by `convert`.
@@ -237,12 +258,33 @@ public enum YAMLReader {
     }
 
     static func lineAndColumn(ofUTF8Offset offset: Int, in text: String, file: String) -> SourceLocation {
-        var line = 1, column = 1, consumed = 0
+        var line = 1, column = 1, consumed = 0, previous: Unicode.Scalar?
         for scalar in text.unicodeScalars {
             if consumed >= offset { break }
             consumed += String(scalar).utf8.count
-            if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            switch LineBreak(scalar, after: previous) {
+            case .ends: line += 1; column = 1
+            case .continues: break
+            case .none: column += 1
+            }
+            previous = scalar
         }
         return SourceLocation(file: file, line: line, column: column)
+    }
+
+    /// Line breaks as libyaml counts them (its marks count lines this way): CR LF, CR, LF, NEL, LS, PS.
+    enum LineBreak {
+        /// The scalar ends a line.
+        case ends
+        /// The LF of a CR LF: the line already ended.
+        case continues
+
+        init?(_ scalar: Unicode.Scalar, after previous: Unicode.Scalar?) {
+            switch scalar {
+            case "\n" where previous == "\r": self = .continues
+            case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}": self = .ends
+            default: return nil
+            }
+        }
     }
 }
