@@ -203,6 +203,14 @@ struct HostileInputTests {
         #expect(error?.location == SourceLocation(file: "evil.yaml", line: 2, column: 1), "\(error?.description ?? "")")
     }
 
+    /// Found by the fuzzer: the second of two duplicate keys is found on lines numbered as libyaml numbers
+    /// them (a line separator, U+2028, ends a line).
+    @Test func duplicateKeyAfterALineSeparatorIsLocatedOnItsLine() {
+        let (error, _) = onlyError("a:\n  k: 1\u{2028}\n  k: 2\n")
+        #expect(error?.message == "duplicate key \"k\" (first at line 2)")
+        #expect(error?.location == SourceLocation(file: "evil.yaml", line: 4, column: 3), "\(error?.description ?? "")")
+    }
+
     @Test func documentsBeforeARefusedOneAreStillRead() {
         let yaml = """
             apiVersion: driftless.dev/v1

@@ -242,10 +242,9 @@ public enum YAMLReader {
     /// Finds the repeated key: the next line at the same column after `first` that starts with `key:`.
     static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)? {
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for scalars in lines(of: text) {
             lineNumber += 1
             guard lineNumber > first.line else { continue }
-            let scalars = Array(line.unicodeScalars)
             let start = first.column - 1
             guard start < scalars.count else { continue }
             let indent = scalars[..<start].allSatisfy { $0 == " " || $0 == "-" }
@@ -255,6 +254,21 @@ public enum YAMLReader {
             }
         }
         return nil
+    }
+
+    /// The lines of `text` as libyaml numbers them, each as its scalars without the line break.
+    static func lines(of text: String) -> [[Unicode.Scalar]] {
+        var lines: [[Unicode.Scalar]] = [[]]
+        var previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            switch LineBreak(scalar, after: previous) {
+            case .ends: lines.append([])
+            case .continues: break
+            case .none: lines[lines.count - 1].append(scalar)
+            }
+            previous = scalar
+        }
+        return lines
     }
 
     static func lineAndColumn(ofUTF8Offset offset: Int, in text: String, file: String) -> SourceLocation {
