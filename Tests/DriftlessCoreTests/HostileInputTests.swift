@@ -175,15 +175,35 @@ struct HostileInputTests {
         #expect(elapsed < .milliseconds(500))
     }
 
+    static let noTime = ManifestLimits(parseTimeBudget: .zero, parseTimePerMiB: .zero)
+
     @Test func parseTimeBudgetStopsTheParseWhereTheClockRanOut() {
         // The clock is read every 1,024 events; with no time at all the first read stops the parse. Events
         // 1-3 open the stream, the document and the list, so event 1,024 is the 1,021st item.
         let yaml = String(repeating: "- x\n", count: 5000)
-        let (error, elapsed) = onlyError(yaml, limits: ManifestLimits(parseTimeBudget: .zero))
-        #expect(error?.message == "reading the file took longer than 0s; it was stopped here")
+        let (error, elapsed) = onlyError(yaml, limits: Self.noTime)
+        #expect(error?.message == "reading the file took longer than its time budget of 0s; it was stopped here")
+        #expect(error?.hint == "Driftless allows 0s plus 0s per MiB; simplify or split the file")
         #expect(error?.location == SourceLocation(file: "evil.yaml", line: 1021, column: 3), "\(error?.description ?? "")")
         #expect(elapsed < .milliseconds(500))
-        #expect(ManifestLimits.default.parseTimeBudget == .seconds(2))
+    }
+
+    @Test func parseTimeBudgetAlsoBoundsTheExpansionOfAliases() {
+        // Few events (the precheck never reads its clock) but thousands of nodes once expanded: convert
+        // reads the clock whenever the node budget (10,321 here) reaches a multiple of 1,024, at the 81st
+        // node: the 25th x of the first expansion of *a, located where a defines it.
+        let yaml = "a: &a [" + Array(repeating: "x", count: 50).joined(separator: ", ") + "]\n"
+            + "b: [" + Array(repeating: "*a", count: 40).joined(separator: ", ") + "]\n"
+        let (error, elapsed) = onlyError(yaml, limits: Self.noTime)
+        #expect(error?.message == "reading the file took longer than its time budget of 0s; it was stopped here")
+        #expect(error?.location == SourceLocation(file: "evil.yaml", line: 1, column: 80), "\(error?.description ?? "")")
+        #expect(elapsed < .milliseconds(500))
+    }
+
+    @Test func parseTimeBudgetGrowsWithTheFile() {
+        #expect(ManifestLimits.default.parseTimeBudget(forFileOfSize: 0) == .seconds(1))
+        #expect(ManifestLimits.default.parseTimeBudget(forFileOfSize: 4 << 20) == .seconds(5))
+        #expect(ManifestLimits.default.parseTimeBudget(forFileOfSize: 3 << 19) == .milliseconds(2500))
     }
 
     /// Found by the fuzzer: at the end of a file without a final line break libyaml counts one more line.

@@ -13,18 +13,23 @@ public struct ManifestLimits: Sendable {
     /// 256 KiB of stack in a debug build, within the 512 KiB stacks of the threads that load files in
     /// parallel. libyaml's own limit, 1000, is the ceiling.
     public var maxNesting: Int
-    /// How long reading one file (its YAML events, composition and conversion) may take before it is stopped
-    /// with an error; checked every 1,024 events or nodes.
+    /// How long reading any file (its YAML events, composition and conversion) may take before it is stopped
+    /// with an error, plus `parseTimePerMiB`; checked every 1,024 events or nodes.
     public var parseTimeBudget: Duration
+    /// The time a file may take beyond `parseTimeBudget`, per MiB: reading is linear in the file's size
+    /// (a 4 MiB file of 19,000 documents takes about 1.3 s in a release build), so large valid files are
+    /// never stopped while a small hostile one is within about a second.
+    public var parseTimePerMiB: Duration
 
     public init(
         maxFileBytes: Int = 4 << 20, extraNodeBudget: Int = 10_000, maxNesting: Int = 64,
-        parseTimeBudget: Duration = .seconds(2)
+        parseTimeBudget: Duration = .seconds(1), parseTimePerMiB: Duration = .seconds(1)
     ) {
         self.maxFileBytes = maxFileBytes
         self.extraNodeBudget = extraNodeBudget
         self.maxNesting = min(maxNesting, Self.libyamlNesting)
         self.parseTimeBudget = parseTimeBudget
+        self.parseTimePerMiB = parseTimePerMiB
     }
 
     public static let `default` = ManifestLimits()
@@ -36,10 +41,15 @@ public struct ManifestLimits: Sendable {
     /// least one byte, so only aliases can exceed this.
     public func nodeBudget(forFileOfSize bytes: Int) -> Int { bytes + extraNodeBudget }
 
-    /// A duration for a message: `2s`, `250ms`.
+    /// How long reading a file of `bytes` bytes may take.
+    public func parseTimeBudget(forFileOfSize bytes: Int) -> Duration {
+        parseTimeBudget + parseTimePerMiB * (Double(bytes) / Double(1 << 20))
+    }
+
+    /// A duration for a message, to the tenth of a second: `1s`, `4.8s`, `0s`.
     static func describe(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
+        let tenths = seconds * 10 + attoseconds / 100_000_000_000_000_000
+        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
     }
 }

@@ -40,7 +40,7 @@ enum YAMLPrecheck {
 
     /// Returns the first problem of `text`, or `nil` when Yams may compose the whole file.
     static func problem(
-        in text: String, limits: ManifestLimits, budget: Int, deadline: ContinuousClock.Instant
+        in text: String, limits: ManifestLimits, budget: Int, deadline: YAMLReader.Deadline
     ) -> YAMLReader.Problem? {
         guard !text.isEmpty else { return nil }
         var parser = yaml_parser_t()
@@ -74,7 +74,7 @@ enum YAMLPrecheck {
     private struct Scan {
         let limits: ManifestLimits
         let budget: Int
-        let deadline: ContinuousClock.Instant
+        let deadline: YAMLReader.Deadline
         var stack: [Frame] = []
         /// Anchors of completed nodes; Yams keeps them across the documents of a file, and so does this.
         var anchors: [String: Extent] = [:]
@@ -82,7 +82,7 @@ enum YAMLPrecheck {
         var events = 0
         var document = -1
 
-        init(limits: ManifestLimits, budget: Int, deadline: ContinuousClock.Instant) {
+        init(limits: ManifestLimits, budget: Int, deadline: YAMLReader.Deadline) {
             self.limits = limits
             self.budget = budget
             self.deadline = deadline
@@ -96,8 +96,8 @@ enum YAMLPrecheck {
                 problem.document = document
                 return .problem(problem)
             }
-            if events % YAMLPrecheck.deadlineCheckInterval == 0, ContinuousClock.now >= deadline {
-                return refuse(.timeBudget(limits.parseTimeBudget, line: line, column: column))
+            if events % YAMLPrecheck.deadlineCheckInterval == 0, deadline.hasPassed {
+                return refuse(.timeBudget(deadline.budget, limits: limits, line: line, column: column))
             }
             switch event.type {
             case YAML_STREAM_END_EVENT:

@@ -24,7 +24,7 @@ public enum YAMLReader {
                 hint: "split it into several files")
             return ([], diagnostics)
         }
-        let deadline = ContinuousClock.now.advanced(by: limits.parseTimeBudget)
+        let deadline = Deadline(budget: limits.parseTimeBudget(forFileOfSize: size))
         var budget = limits.nodeBudget(forFileOfSize: size)
         // Refuse what would make Yams' composer, or the recursive stages after it, blow up; the documents
         // before a refused one are still composed, as they are before a syntax error.
@@ -76,6 +76,19 @@ public enum YAMLReader {
         })
     }
 
+    /// When reading a file must stop, and the budget that set it (for the message).
+    struct Deadline: Sendable {
+        var budget: Duration
+        var instant: ContinuousClock.Instant
+
+        init(budget: Duration) {
+            self.budget = budget
+            instant = .now.advanced(by: budget)
+        }
+
+        var hasPassed: Bool { ContinuousClock.now >= instant }
+    }
+
     /// A limit that a file exceeds, found by `YAMLPrecheck` or, as a second line of defence, by `convert`.
     struct Problem: Error, Equatable {
         var message: String
@@ -117,9 +130,10 @@ public enum YAMLReader {
                     hint: "mapping keys are plain strings", line: line, column: column)
         }
 
-        static func timeBudget(_ budget: Duration, line: Int, column: Int) -> Problem {
-            Problem(message: "reading the file took longer than \(ManifestLimits.describe(budget)); it was stopped here",
-                    hint: "Driftless bounds the time of a parse; simplify or split the file",
+        static func timeBudget(_ budget: Duration, limits: ManifestLimits, line: Int, column: Int) -> Problem {
+            Problem(message: "reading the file took longer than its time budget of \(ManifestLimits.describe(budget)); it was stopped here",
+                    hint: "Driftless allows \(ManifestLimits.describe(limits.parseTimeBudget)) plus "
+                        + "\(ManifestLimits.describe(limits.parseTimePerMiB)) per MiB; simplify or split the file",
                     line: line, column: column)
         }
     }
@@ -134,19 +148,19 @@ public enum YAMLReader {
     /// ever disagreed.
     static func convert(
         _ node: Node, budget: inout Int, limits: ManifestLimits = .default,
-        deadline: ContinuousClock.Instant = .now.advanced(by: ManifestLimits.default.parseTimeBudget)
+        deadline: Deadline = Deadline(budget: ManifestLimits.default.parseTimeBudget)
     ) throws -> YAMLNode? {
         let initial = budget
-        var charged = 0
         func charge(_ mark: Mark?) throws {
             budget -= 1
-            charged += 1
             let line = mark?.line ?? 1, column = mark?.column ?? 1
             if budget < 0 {
                 throw Problem.nodeBudget(initial, limits: limits, line: line, column: column)
             }
-            if charged % deadlineCheckInterval == 0, ContinuousClock.now >= deadline {
-                throw Problem.timeBudget(limits.parseTimeBudget, line: line, column: column)
+            // `budget` runs down across the documents of a file, so the clock is read every so many nodes
+            // of the file, however small its documents.
+            if budget % deadlineCheckInterval == 0, deadline.hasPassed {
+                throw Problem.timeBudget(deadline.budget, limits: limits, line: line, column: column)
             }
         }
         func walk(_ node: Node, depth: Int) throws -> YAMLNode {

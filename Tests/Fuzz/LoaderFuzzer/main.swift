@@ -44,7 +44,7 @@ public func loaderFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int)
 
     guard let text = String(validating: bytes, as: UTF8.self), bytes.count <= limits.maxFileBytes else { return 0 }
     let budget = limits.nodeBudget(forFileOfSize: bytes.count)
-    let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+    let deadline = YAMLReader.Deadline(budget: .seconds(60))
     let refused = YAMLPrecheck.problem(in: text, limits: limits, budget: budget, deadline: deadline)
     let (documents, diagnostics) = YAMLReader.documents(in: text, file: "fuzz.yaml", limits: limits)
     let reported = diagnostics.items.filter { d in limitMessages.contains { d.message.contains($0) } }
