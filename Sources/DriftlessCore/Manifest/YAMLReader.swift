@@ -24,81 +24,177 @@ public enum YAMLReader {
                 hint: "split it into several files")
             return ([], diagnostics)
         }
-        if let problem = aliasKeyProblem(in: text) {
-            diagnostics.error(
-                "an alias is used as a mapping key; Driftless manifests do not allow that",
-                at: SourceLocation(file: file, line: problem.line, column: problem.column))
-            return ([], diagnostics)
-        }
+        let deadline = Deadline(budget: limits.parseTimeBudget(forFileOfSize: size))
         var budget = limits.nodeBudget(forFileOfSize: size)
+        // Refuse what would make Yams' composer, or the recursive stages after it, blow up; the documents
+        // before a refused one are still composed, as they are before a syntax error.
+        let refused = YAMLPrecheck.problem(in: text, limits: limits, budget: budget, deadline: deadline)
         var documents: [Document] = []
+        var composed = 0
         do {
             // The basic resolver: Driftless types scalars itself (YAML 1.2 core), and Yams' regex-based
             // resolution of every mapping key (for its duplicate check) dominated parsing time; an explicit
             // encoding spares reading the environment per file.
             let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
-            while let root = try parser.nextRoot() {
+            while composed < refused?.document ?? Int.max, let root = try parser.nextRoot() {
+                composed += 1
                 let index = documents.count
-                guard let node = try convert(root, budget: &budget, file: file) else {
+                guard let node = try convert(root, budget: &budget, limits: limits, deadline: deadline) else {
                     continue
                 }
                 documents.append(Document(root: node, index: index))
             }
+            if let refused { diagnostics.append(refused.diagnostic(file: file)) }
         } catch let error as YamlError {
             diagnostics.append(diagnostic(for: error, file: file, text: text, limits: limits))
-        } catch let error as BudgetExceeded {
-            diagnostics.error(
-                "the document expands to more than \(error.budget) nodes through aliases (an alias bomb?)",
-                at: SourceLocation(file: file, line: error.line, column: error.column),
-                hint: "Driftless limits expansion to one node per byte of the file plus \(limits.extraNodeBudget)")
+        } catch let problem as Problem {
+            diagnostics.append(problem.diagnostic(file: file))
         } catch {
             diagnostics.error("cannot parse YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
-        return (documents, diagnostics)
+        return (documents, withinFile(diagnostics, text: text))
     }
 
-    struct BudgetExceeded: Error {
-        var budget: Int
+    /// Moves locations past the end of `text` back to the end of its last line: at the end of a file
+    /// without a final line break, libyaml counts one more line, and an editor cannot open line 9 of 8.
+    static func withinFile(_ diagnostics: Diagnostics, text: String) -> Diagnostics {
+        guard !diagnostics.isEmpty else { return diagnostics }
+        var lines = 1, lastLineLength = 0, previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            switch LineBreak(scalar, after: previous) {
+            case .ends: lines += 1; lastLineLength = 0
+            case .continues: break
+            case .none: lastLineLength += 1
+            }
+            previous = scalar
+        }
+        return Diagnostics(diagnostics.items.map { diagnostic in
+            guard let location = diagnostic.location, location.line > lines else { return diagnostic }
+            var moved = diagnostic
+            moved.location = SourceLocation(file: location.file, line: lines, column: lastLineLength + 1)
+            return moved
+        })
+    }
+
+    /// When reading a file must stop, and the budget that set it (for the message).
+    struct Deadline: Sendable {
+        var budget: Duration
+        var instant: ContinuousClock.Instant
+
+        init(budget: Duration) {
+            self.budget = budget
+            instant = .now.advanced(by: budget)
+        }
+
+        var hasPassed: Bool { ContinuousClock.now >= instant }
+    }
+
+    /// A limit that a file exceeds, found by `YAMLPrecheck` or, as a second line of defence, by `convert`.
+    struct Problem: Error, Equatable {
+        var message: String
+        var hint: String?
         var line: Int
         var column: Int
+        /// The document it is in, counted from 0 (empty documents included).
+        var document = 0
+
+        func diagnostic(file: String) -> Diagnostic {
+            Diagnostic(.error, at: SourceLocation(file: file, line: max(1, line), column: max(1, column)), message,
+                       hint: hint)
+        }
+
+        static func nodeBudget(_ budget: Int, limits: ManifestLimits, line: Int, column: Int) -> Problem {
+            Problem(message: "the document expands to more than \(budget) nodes through aliases (an alias bomb?)",
+                    hint: "Driftless limits expansion to one node per byte of the file plus \(limits.extraNodeBudget)",
+                    line: line, column: column)
+        }
+
+        static func tooDeep(limits: ManifestLimits, line: Int, column: Int) -> Problem {
+            Problem(message: "YAML nesting is deeper than \(limits.maxNesting) levels", hint: nil,
+                    line: line, column: column)
+        }
+
+        static func aliasTooDeep(_ anchor: String, limits: ManifestLimits, line: Int, column: Int) -> Problem {
+            Problem(message: "the alias *\(anchor) nests the document deeper than \(limits.maxNesting) levels",
+                    hint: "nesting is counted after aliases are expanded",
+                    line: line, column: column)
+        }
+
+        static func aliasKey(line: Int, column: Int) -> Problem {
+            Problem(message: "an alias is used as a mapping key; Driftless manifests do not allow that",
+                    hint: "mapping keys are plain strings", line: line, column: column)
+        }
+
+        static func collectionKey(isMapping: Bool, line: Int, column: Int) -> Problem {
+            Problem(message: "a \(isMapping ? "mapping" : "list") is used as a mapping key; Driftless manifests do not allow that",
+                    hint: "mapping keys are plain strings", line: line, column: column)
+        }
+
+        static func timeBudget(_ budget: Duration, limits: ManifestLimits, line: Int, column: Int) -> Problem {
+            Problem(message: "reading the file took longer than its time budget of \(ManifestLimits.describe(budget)); it was stopped here",
+                    hint: "Driftless allows \(ManifestLimits.describe(limits.parseTimeBudget)) plus "
+                        + "\(ManifestLimits.describe(limits.parseTimePerMiB)) per MiB; simplify or split the file",
+                    line: line, column: column)
+        }
     }
 
+    /// How many nodes `convert` charges between two reads of the clock.
+    static let deadlineCheckInterval = 1024
+
     /// Converts a Yams node, expanding aliases and charging every node to `budget`.
-    static func convert(_ node: Node, budget: inout Int, file: String) throws -> YAMLNode? {
+    ///
+    /// `YAMLPrecheck` has already refused whatever exceeds the limits; the same limits are checked here
+    /// again, before every step down, so that the recursion stays bounded by `maxNesting` even if the two
+    /// ever disagreed.
+    static func convert(
+        _ node: Node, budget: inout Int, limits: ManifestLimits = .default,
+        deadline: Deadline = Deadline(budget: ManifestLimits.default.parseTimeBudget)
+    ) throws -> YAMLNode? {
         let initial = budget
         func charge(_ mark: Mark?) throws {
             budget -= 1
+            let line = mark?.line ?? 1, column = mark?.column ?? 1
             if budget < 0 {
-                throw BudgetExceeded(budget: initial, line: mark?.line ?? 1, column: mark?.column ?? 1)
+                throw Problem.nodeBudget(initial, limits: limits, line: line, column: column)
+            }
+            // `budget` runs down across the documents of a file, so the clock is read every so many nodes
+            // of the file, however small its documents.
+            if budget % deadlineCheckInterval == 0, deadline.hasPassed {
+                throw Problem.timeBudget(deadline.budget, limits: limits, line: line, column: column)
             }
         }
-        func walk(_ node: Node) throws -> YAMLNode {
+        func walk(_ node: Node, depth: Int) throws -> YAMLNode {
             try charge(node.mark)
             let line = node.mark?.line ?? 1, column = node.mark?.column ?? 1
             switch node {
             case let .scalar(s):
                 return .scalar(scalar(s))
             case let .mapping(m):
+                guard depth < limits.maxNesting else {
+                    throw Problem.tooDeep(limits: limits, line: line, column: column)
+                }
                 var entries: [YAMLNode.Entry] = []
                 entries.reserveCapacity(m.count)
                 for (key, value) in m {
                     try charge(key.mark)
-                    let keyScalar: YAMLNode.Scalar
-                    if case let .scalar(k) = key {
-                        keyScalar = scalar(k)
-                    } else {
-                        // Complex keys never name a field; keep a placeholder so the validator reports it.
-                        keyScalar = YAMLNode.Scalar(
-                            value: "<complex key>", isPlain: false, tag: "driftless:complex-key",
-                            line: key.mark?.line ?? line, column: key.mark?.column ?? column)
+                    let keyLine = key.mark?.line ?? line, keyColumn = key.mark?.column ?? column
+                    switch key {
+                    case let .scalar(k):
+                        entries.append(YAMLNode.Entry(key: scalar(k), value: try walk(value, depth: depth + 1)))
+                    case .mapping, .sequence:
+                        throw Problem.collectionKey(isMapping: key.mapping != nil, line: keyLine, column: keyColumn)
+                    case .alias:
+                        throw Problem.aliasKey(line: keyLine, column: keyColumn)
                     }
-                    entries.append(YAMLNode.Entry(key: keyScalar, value: try walk(value)))
                 }
                 return .mapping(YAMLNode.Mapping(entries: entries, line: line, column: column))
             case let .sequence(s):
+                guard depth < limits.maxNesting else {
+                    throw Problem.tooDeep(limits: limits, line: line, column: column)
+                }
                 var items: [YAMLNode] = []
                 items.reserveCapacity(s.count)
-                for item in s { items.append(try walk(item)) }
+                for item in s { items.append(try walk(item, depth: depth + 1)) }
                 return .sequence(YAMLNode.Sequence(items: items, line: line, column: column))
             case let .alias(a):
                 // Yams resolves aliases while composing; an unresolved one is kept as a string.
@@ -109,7 +205,7 @@ public enum YAMLReader {
         if case let .scalar(s) = node, s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" {
             return nil  // An empty document (`---` alone) declares nothing.
         }
-        return try walk(node)
+        return try walk(node, depth: 0)
     }
 
     static func scalar(_ s: Node.Scalar) -> YAMLNode.Scalar {
@@ -160,10 +256,9 @@ public enum YAMLReader {
     /// Finds the repeated key: the next line at the same column after `first` that starts with `key:`.
     static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)? {
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for scalars in lines(of: text) {
             lineNumber += 1
             guard lineNumber > first.line else { continue }
-            let scalars = Array(line.unicodeScalars)
             let start = first.column - 1
             guard start < scalars.count else { continue }
             let indent = scalars[..<start].allSatisfy { $0 == " " || $0 == "-" }
@@ -175,65 +270,49 @@ public enum YAMLReader {
         return nil
     }
 
+    /// The lines of `text` as libyaml numbers them, each as its scalars without the line break.
+    static func lines(of text: String) -> [[Unicode.Scalar]] {
+        var lines: [[Unicode.Scalar]] = [[]]
+        var previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            switch LineBreak(scalar, after: previous) {
+            case .ends: lines.append([])
+            case .continues: break
+            case .none: lines[lines.count - 1].append(scalar)
+            }
+            previous = scalar
+        }
+        return lines
+    }
+
     static func lineAndColumn(ofUTF8Offset offset: Int, in text: String, file: String) -> SourceLocation {
-        var line = 1, column = 1, consumed = 0
+        var line = 1, column = 1, consumed = 0, previous: Unicode.Scalar?
         for scalar in text.unicodeScalars {
             if consumed >= offset { break }
             consumed += String(scalar).utf8.count
-            if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            switch LineBreak(scalar, after: previous) {
+            case .ends: line += 1; column = 1
+            case .continues: break
+            case .none: column += 1
+            }
+            previous = scalar
         }
         return SourceLocation(file: file, line: line, column: column)
     }
 
-    /// Finds an alias used as a mapping key (`*a: x`, `? *a`, `{*a: x}`), which would make Yams hash a
-    /// possibly exponential expansion. Only files that define anchors are scanned.
-    static func aliasKeyProblem(in text: String) -> (line: Int, column: Int)? {
-        guard text.utf8.contains(38 /* & */), text.utf8.contains(42 /* * */) else { return nil }
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let scalars = Array(line.unicodeScalars)
-            var i = 0
-            // Skip indentation and sequence or complex-key indicators.
-            while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" || scalars[i] == "-" || scalars[i] == "?" {
-                if scalars[i] == "?" , i + 1 < scalars.count, scalars[i + 1] == " " {
-                    var j = i + 1
-                    while j < scalars.count, scalars[j] == " " { j += 1 }
-                    if j < scalars.count, scalars[j] == "*" { return (lineNumber, j + 1) }
-                }
-                i += 1
-            }
-            if i < scalars.count, scalars[i] == "*", aliasFollowedByColon(scalars, from: i) {
-                return (lineNumber, i + 1)
-            }
-            // Flow mappings: `{` or `,` then an alias then `:`.
-            var inQuote: Unicode.Scalar?
-            for k in scalars.indices {
-                let c = scalars[k]
-                if let q = inQuote { if c == q { inQuote = nil }; continue }
-                if c == "\"" || c == "'" { inQuote = c; continue }
-                if c == "#" { break }
-                if c == "{" || c == "," {
-                    var j = k + 1
-                    while j < scalars.count, scalars[j] == " " { j += 1 }
-                    if j < scalars.count, scalars[j] == "*", aliasFollowedByColon(scalars, from: j) {
-                        return (lineNumber, j + 1)
-                    }
-                }
-            }
-        }
-        return nil
-    }
+    /// Line breaks as libyaml counts them (its marks count lines this way): CR LF, CR, LF, NEL, LS, PS.
+    enum LineBreak {
+        /// The scalar ends a line.
+        case ends
+        /// The LF of a CR LF: the line already ended.
+        case continues
 
-    private static func aliasFollowedByColon(_ scalars: [Unicode.Scalar], from start: Int) -> Bool {
-        var j = start + 1
-        // libyaml's anchor names are letters, digits, '-' and '_'.
-        while j < scalars.count,
-              scalars[j].properties.isAlphabetic || ("0"..."9").contains(scalars[j]) || scalars[j] == "-" || scalars[j] == "_" {
-            j += 1
+        init?(_ scalar: Unicode.Scalar, after previous: Unicode.Scalar?) {
+            switch scalar {
+            case "\n" where previous == "\r": self = .continues
+            case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}": self = .ends
+            default: return nil
+            }
         }
-        guard j > start + 1 else { return false }
-        while j < scalars.count, scalars[j] == " " { j += 1 }
-        return j < scalars.count && scalars[j] == ":"
     }
 }
