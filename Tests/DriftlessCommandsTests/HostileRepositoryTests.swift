@@ -26,7 +26,7 @@ struct HostileCase {
 /// The hostile-input corpus (issue 10): every case is a commit a hostile contributor could push. Each must
 /// make both `validate` and `plan` exit 1 with a `file:line:column` error, quickly, without changing any
 /// host (domains, pools, bridges seen from outside) and without running anything (no marker file).
-final class HostileInputTests: XCTestCase {
+final class HostileRepositoryTests: XCTestCase {
     var world: EndToEndWorld!
 
     override func setUpWithError() throws {
@@ -285,14 +285,34 @@ final class HostileInputTests: XCTestCase {
             let open = String(repeating: "[", count: 900), close = String(repeating: "]", count: 900)
             anchors += "a\(i): &a\(i) \(open)\(i == 0 ? "x" : "*a\(i - 1)")\(close)\n"
         }
-        var invalidUTF8 = HostileCase("invalid UTF-8", "", at: "hostile.yaml:3:", "UTF-8")
+        var invalidUTF8 = HostileCase("invalid UTF-8", "", at: "hostile.yaml:1:1", "file is not valid UTF-8")
         invalidUTF8.files = ["hostile.yaml": Data("apiVersion: driftless.dev/v1\nkind: Project\nmetadata: {name: ".utf8) + Data([0xC3, 0x28, 0xFF]) + Data("}\n".utf8)]
+        var deepAlias = ""
+        for i in 0..<3 {
+            deepAlias += "a\(i): &a\(i) " + String(repeating: "[", count: 40) + (i == 0 ? "x" : "*a\(i - 1)") + String(repeating: "]", count: 40) + "\n"
+        }
+        let block65 = (0..<65).map { String(repeating: " ", count: $0) + "k:\n" }.joined() + String(repeating: " ", count: 65) + "v\n"
+        let aliasKey = "an alias is used as a mapping key; Driftless manifests do not allow that"
+        let listKey = "a list is used as a mapping key; Driftless manifests do not allow that"
         return [invalidUTF8,
-            .init("billion laughs", laughs, at: "hostile.yaml:", "alias"),
-            .init("alias bomb inside a complex key", bomb, at: "hostile.yaml:", "key"),
-            .init("alias used as a key", "base: &k name\n*k : evil\n", at: "hostile.yaml:2:1", "an alias is used as a mapping key"),
-            .init("nesting deeper than libyaml allows", deep, at: "hostile.yaml:1:", "nesting"),
-            .init("thirty anchors 900 levels deep", anchors, at: "hostile.yaml:", "deep"),
+            .init("billion laughs", laughs, at: "hostile.yaml:4:50", "nodes through aliases (an alias bomb?)"),
+            .init("alias bomb inside a complex key", bomb, at: "hostile.yaml:8:10", "nodes through aliases (an alias bomb?)"),
+            .init("thirty anchors 900 levels deep", anchors, at: "hostile.yaml:1:72", "YAML nesting is deeper than 64 levels"),
+            .init("anchors too deep once expanded", deepAlias, at: "hostile.yaml:2:49",
+                  "the alias *a0 nests the document deeper than 64 levels"),
+            .init("nesting deeper than libyaml allows", deep, at: "hostile.yaml:1:65", "YAML nesting is deeper than 64 levels"),
+            .init("65 levels of block nesting", block65, at: "hostile.yaml:65:65", "YAML nesting is deeper than 64 levels"),
+            .init("alias used as a key", "base: &k name\n*k : evil\n", at: "hostile.yaml:2:1", aliasKey),
+            .init("alias as an explicit key", "a: &a [x, y]\n? *a\n: value\n", at: "hostile.yaml:2:3", aliasKey),
+            .init("alias inside a flow key", "a: &a [x, y]\nb: {[*a, *a]: value}\n", at: "hostile.yaml:2:5", listKey),
+            .init("list as a key", "apiVersion: driftless.dev/v1\nkind: Project\nmetadata:\n  ? [a, b]\n  : x\n", at: "hostile.yaml:4:5", listKey),
+            .init("mapping as a key", "metadata:\n  {name: a}: x\n", at: "hostile.yaml:2:3",
+                  "a mapping is used as a mapping key; Driftless manifests do not allow that"),
+            .init("syntax error at the end without a newline", "a: b\nc", at: "hostile.yaml:2:2", "YAML syntax error"),
+            .init("control characters after a NEL", "!|\u{85}\u{0}\u{0}0/*\u{0}", at: "hostile.yaml:2:1",
+                  "cannot read the file: control characters are not allowed", absent: ["\u{0}"]),
+            .init("duplicate key after a line separator", "a:\n  k: 1\u{2028}\n  k: 2\n", at: "hostile.yaml:4:3",
+                  "duplicate key \"k\" (first at line 2)"),
             .init("a file above 4 MiB", "# " + String(repeating: "x", count: 4 << 20) + "\n", at: "hostile.yaml:1:1",
                   "manifest files may be at most"),
         ]
