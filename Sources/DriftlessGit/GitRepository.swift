@@ -62,7 +62,9 @@ public final class GitRepository {
         let secrets = (userInfo(of: url).map { [$0] } ?? []) + context.secrets
         let url = remoteURL.stored
         let directory = (cacheRoot as NSString).appendingPathComponent(cacheName(for: display))
-        try FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true)
+        // The cache lives in the private state directory; it is private itself (0700) wherever it is.
+        try FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         var repo: OpaquePointer?
         if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("HEAD")) {
             try LibGit2.check(git_repository_open_bare(&repo, directory), "git_repository_open_bare")
