@@ -42,7 +42,9 @@ struct StatusCommand: AsyncParsableCommand {
         var lines = ["State directory: \(status.stateDirectory)"]
         if let last = status.lastApplied {
             lines.append("Last applied:    \(last.commit.map { String($0.prefix(12)) } ?? "-") at \(last.finishedAt ?? last.startedAt) (run #\(last.id))")
-            if let repository = last.repository { lines.append("Repository:      \(repository)\(last.path.map { $0.isEmpty ? "" : " (path \($0))" } ?? "")") }
+            if let repository = last.repository {
+                lines.append("Repository:      \(repository)\(last.path.map { $0.isEmpty ? "" : " (path \($0))" } ?? "")".escapingControlCharacters)
+            }
         } else {
             lines.append("Last applied:    nothing yet")
         }
@@ -92,10 +94,10 @@ struct HistoryCommand: AsyncParsableCommand {
                 let detail = RunDetail(run: found.run, journal: try store.journalEntries(run: runID))
                 if format == .json { return Terminal.write(try encodeJSON(detail)) }
                 var lines = [detail.run.line]
-                if let summary = detail.run.summary { lines.append("  plan: \(summary)") }
+                if let summary = detail.run.summary { lines.append("  plan: \(summary.escapingControlCharacters)") }
                 for entry in detail.journal {
-                    lines.append("  \(timestamp(entry.at))  \(entry.phase.padding(toLength: 9, withPad: " ", startingAt: 0)) \(entry.action)"
-                        + (entry.detail.map { ": \($0)" } ?? ""))
+                    lines.append(("  \(timestamp(entry.at))  \(entry.phase.padding(toLength: 9, withPad: " ", startingAt: 0)) \(entry.action)"
+                        + (entry.detail.map { ": \($0)" } ?? "")).escapingControlCharacters)
                 }
                 return Terminal.write(lines.joined(separator: "\n") + "\n")
             }
@@ -115,7 +117,7 @@ extension Store.Run {
         let parts = ["#\(id)".padding(toLength: 5, withPad: " ", startingAt: 0), kind.padding(toLength: 6, withPad: " ", startingAt: 0),
                      (commit.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
                      timestamp(startedAt), duration, (result ?? "running").padding(toLength: 11, withPad: " ", startingAt: 0),
-                     detail ?? summary ?? ""]
+                     (detail ?? summary ?? "").escapingControlCharacters]
         return parts.joined(separator: "  ")
     }
 }
