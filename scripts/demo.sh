@@ -61,7 +61,7 @@ dl() { run "$DRIFTLESS" "$@"; }
 
 step "Making the tiny image the manifests point at ($IMAGE)"
 mkdir -p "$(dirname "$IMAGE")"
-if ! echo "$IMAGE_SHA256  $IMAGE" | sha256sum -c --quiet 2>/dev/null; then
+if ! echo "$IMAGE_SHA256  $IMAGE" | sha256sum -c --quiet >/dev/null 2>&1; then
     rm -f "$IMAGE"
     (cd "$(dirname "$IMAGE")" && qemu-img create -q -f qcow2 tiny.qcow2 64M)
 fi
