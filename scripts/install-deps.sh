@@ -4,6 +4,7 @@
 # Swift itself is expected at /opt/swift or on PATH. Everything else comes from Debian:
 # libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage; prlimit
 # (util-linux) limits qemu-img on untrusted images, the system's CA bundle verifies https image URLs,
+# sshd and ssh-keygen serve the ssh remote of the git credential tests,
 # and openssl makes the self-signed certificate of a download test.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ PACKAGES=(
     openvswitch-switch
     genisoimage
     util-linux ca-certificates openssl
+    openssh-server openssh-client
 )
 
 missing=()

@@ -3,6 +3,30 @@ import Crypto
 import Foundation
 import Testing
 
+/// Starts `arguments` with posix_spawn, output to /dev/null (Foundation's Process hung these tests with
+/// a long-running child); stop it with SIGKILL, since it inherits a signal mask that may block SIGTERM.
+func spawnDaemon(_ arguments: [String]) throws -> pid_t {
+    var pid: pid_t = 0
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    guard posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+        throw TestRepository.CommandFailed(command: arguments[0], output: "cannot start")
+    }
+    return pid
+}
+
+func stopDaemon(_ pid: pid_t) {
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+}
+
 @Suite("Git credentials", .serialized)
 struct GitCredentialTests {
     // MARK: - Remote URLs and known_hosts
@@ -68,19 +92,7 @@ struct GitCredentialTests {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
             _ = try TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/git_http_auth_server.py")
-            // posix_spawn, not Foundation's Process: a long-running child under Process hung these tests.
-            let arguments = ["python3", script.path, root, "x-access-token", token, root + "/port"]
-            var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-            defer { argv.forEach { free($0) } }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-            guard posix_spawnp(&pid, "python3", &actions, nil, &argv, environ) == 0 else {
-                throw TestRepository.CommandFailed(command: "python3", output: "cannot start")
-            }
+            pid = try spawnDaemon(["python3", script.path, root, "x-access-token", token, root + "/port"])
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline {
                 if let text = try? String(contentsOfFile: root + "/port", encoding: .utf8), let value = Int(text) {
@@ -93,9 +105,7 @@ struct GitCredentialTests {
         }
 
         deinit {
-            kill(pid, SIGKILL)  // the spawned child inherits a signal mask that may block SIGTERM
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            stopDaemon(pid)
             try? FileManager.default.removeItem(atPath: root)
         }
     }
@@ -153,6 +163,92 @@ struct GitCredentialTests {
             Issue.record("no credentials were accepted")
         } catch {
             #expect("\(error)".contains("--git-token-file"), "\(error)")
+        }
+    }
+
+    // MARK: - A real ssh remote
+
+    /// sshd on 127.0.0.1 with an ECDSA host key, serving a bare repository to one client key.
+    final class SSHServer {
+        let root = NSTemporaryDirectory() + "driftless-gitssh-\(UUID().uuidString)"
+        let port = 21000 + Int.random(in: 0..<20000)
+        var pid: pid_t = 0
+        var url: String { "ssh://root@127.0.0.1:\(port)\(root)/cloud.git" }
+        var clientKey: String { root + "/client_key" }
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+            for (name, format) in [("host_key", "PEM"), ("client_key", "PEM")] {
+                _ = try TestRepository.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", format, "-N", "", "-f", root + "/" + name], in: root)
+            }
+            try FileManager.default.copyItem(atPath: root + "/client_key.pub", toPath: root + "/authorized_keys")
+            try """
+                Port \(port)
+                ListenAddress 127.0.0.1
+                HostKey \(root)/host_key
+                AuthorizedKeysFile \(root)/authorized_keys
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                UsePAM no
+                StrictModes no
+                PermitRootLogin prohibit-password
+                PidFile \(root)/run/sshd.pid
+                """.write(toFile: root + "/sshd_config", atomically: true, encoding: .utf8)
+            let work = try TestRepository()
+            try work.write("p.yaml", TestRepository.project("from-ssh"))
+            _ = try work.commit("one")
+            _ = try TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
+            pid = try spawnDaemon(["/usr/sbin/sshd", "-D", "-e", "-f", root + "/sshd_config"])
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if FileManager.default.fileExists(atPath: root + "/run/sshd.pid") { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw TestRepository.CommandFailed(command: "sshd", output: "did not start")
+        }
+
+        /// A known_hosts file holding `line`.
+        func knownHosts(_ line: String) throws -> String {
+            let path = root + "/known_hosts-\(UUID().uuidString)"
+            try line.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        /// `[127.0.0.1]:PORT TYPE KEY` for the server's real host key.
+        func hostKeyLine() throws -> String {
+            let key = try String(contentsOfFile: root + "/host_key.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+            return "[127.0.0.1]:\(port) \(key)\n"
+        }
+
+        deinit {
+            stopDaemon(pid)
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    @Test func anSSHKeyAuthenticatesAgainstAKnownHost() throws {
+        let server = try SSHServer()
+        let credentials = GitCredentials(sshKeyFile: server.clientKey, knownHostsFile: try server.knownHosts(try server.hostKeyLine()))
+        let repository = try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/cache", credentials: credentials)
+        #expect(try repository.readManifests(at: nil).files.map(\.path) == ["p.yaml"])
+    }
+
+    @Test func anUnknownOrChangedHostKeyIsRefused() throws {
+        let server = try SSHServer()
+        let unknown = GitCredentials(sshKeyFile: server.clientKey, knownHostsFile: try server.knownHosts(""))
+        #expect { try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c1", credentials: unknown) } throws: {
+            "\($0)".contains("the ssh host 127.0.0.1 is not in")
+        }
+        let otherKey = try String(contentsOfFile: server.clientKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        let changed = GitCredentials(sshKeyFile: server.clientKey,
+                                     knownHostsFile: try server.knownHosts("[127.0.0.1]:\(server.port) \(otherKey)\n"))
+        #expect { try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c2", credentials: changed) } throws: {
+            "\($0)".contains("does not match")
+        }
+        let noKey = GitCredentials(knownHostsFile: try server.knownHosts(try server.hostKeyLine()))
+        #expect { try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c3", credentials: noKey) } throws: {
+            "\($0)".contains("--git-ssh-key")
         }
     }
 }
