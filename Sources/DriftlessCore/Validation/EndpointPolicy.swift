@@ -148,7 +148,7 @@ public enum LibvirtURIPolicy {
             if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
                 return .failure(ParseProblem("expected :PORT after ] in the libvirt URI"))
             }
-            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+            guard isIPv6Literal(host) else {
                 return .failure(ParseProblem("\(TextEscaping.quoted(String(host))) is not an IPv6 address"))
             }
         } else {
@@ -172,6 +172,11 @@ public enum LibvirtURIPolicy {
             port = number
         }
         return .success((user, String(host), port))
+    }
+
+    /// What may stand between `[` and `]`: hexadecimal digits, `:` and `.` (an embedded IPv4 address).
+    static func isIPv6Literal(_ host: Substring) -> Bool {
+        !host.isEmpty && host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
     }
 
     /// A DNS name or dotted IPv4 address: labels of letters, digits and '-', not starting with '-'.
@@ -222,7 +227,7 @@ public enum OVSDBEndpointPolicy {
                 }
                 host = rest[rest.index(after: rest.startIndex)..<close]
                 portText = rest[rest.index(close, offsetBy: 2)...]
-                guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                guard LibvirtURIPolicy.isIPv6Literal(host) else {
                     return ParseProblem("\(TextEscaping.quoted(String(host))) is not an IPv6 address", hint: hint)
                 }
             } else {

@@ -122,11 +122,6 @@ struct SchemaChecker {
         for entry in mapping.entries {
             let key = entry.key.value
             let fieldPath = path.isEmpty ? key : "\(path).\(key)"
-            if entry.key.tag == "driftless:complex-key" {
-                diagnostics.error("mapping keys must be plain strings", at: location(entry.key), field: path)
-                ok = false
-                continue
-            }
             guard let field = fields.first(where: { $0.name == key }) else {
                 let names = fields.map(\.name)
                 let hint = Suggestion.closest(to: key, in: names).map { "did you mean \"\($0)\"?" }
