@@ -29,6 +29,17 @@ public final class Store: Sendable {
         try queue.writeWithoutTransaction { db in
             _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
         }
+        // Two processes opening a new state directory at once would both see the schema unmigrated
+        // and both run the same ALTER; the second fails. A blocking flock around migrating makes the
+        // second wait and then find nothing to do.
+        let schemaLock = try StateDirectory.openPrivateFile(
+            (stateDirectory as NSString).appendingPathComponent("driftless.schema.lock"))
+        defer { close(schemaLock) }
+        while flock(schemaLock, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw StateDirectory.Failure(description: "cannot lock the schema of \(path): \(String(cString: strerror(errno)))")
+            }
+        }
         try Self.migrator.migrate(queue)
     }
 

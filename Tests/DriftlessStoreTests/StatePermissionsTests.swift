@@ -50,3 +50,37 @@ struct StatePermissionsTests {
         #expect(mode(victim) == 0o644, "the link's target was chmod-ed")
     }
 }
+
+/// Two commands started at once on a new state directory both open the store: one migrates, the
+/// other waits and finds the schema current (CI saw "duplicate column name" from the second).
+@Suite("Store opening")
+struct StoreOpeningTests {
+    @Test func manyOpensAtOnceOnANewDirectoryAllSucceed() async throws {
+        for round in 0..<5 {
+            let directory = NSTemporaryDirectory() + "driftless-open-\(round)-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let failures = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        // Each on its own thread so the opens really overlap.
+                        await withCheckedContinuation { continuation in
+                            Thread.detachNewThread {
+                                do {
+                                    let store = try Store(stateDirectory: directory)
+                                    try store.saveAllocations([])
+                                    continuation.resume(returning: nil)
+                                } catch {
+                                    continuation.resume(returning: "\(error)")
+                                }
+                            }
+                        }
+                    }
+                }
+                var failures: [String] = []
+                for await failure in group { if let failure { failures.append(failure) } }
+                return failures
+            }
+            #expect(failures.isEmpty, "round \(round): \(failures)")
+        }
+    }
+}
