@@ -70,7 +70,8 @@ extension DomainXML {
             target: target,
             bus: Disk.Bus(rawValue: element.child("target")?.attribute("bus") ?? "virtio") ?? .virtio,
             device: device,
-            readOnly: element.child("readonly") != nil
+            readOnly: element.child("readonly") != nil,
+            serial: element.child("serial")?.stringValue
         )
     }
 
@@ -87,7 +88,8 @@ extension DomainXML {
             model: element.child("model")?.attribute("type") ?? "virtio",
             vlanTag: element.child("vlan")?.child("tag")?.attribute("id").flatMap { Int($0) },
             targetDevice: element.child("target")?.attribute("dev"),
-            mtu: element.child("mtu")?.attribute("size").flatMap { Int($0) }
+            mtu: element.child("mtu")?.attribute("size").flatMap { Int($0) },
+            offloadsOff: element.child("driver")?.child("host")?.attribute("tso4") == "off"
         )
     }
 }

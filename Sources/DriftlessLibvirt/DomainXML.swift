@@ -9,26 +9,11 @@ import FoundationXML
 /// back the same fields from `virDomainGetXMLDesc` output, which libvirt fills with many
 /// more elements (addresses, controllers, defaults) that are ignored here.
 public struct DomainXML: Sendable, Equatable {
-    /// The domain type: hardware acceleration (`kvm`) or software emulation (`qemu`).
+    /// The domain type: hardware acceleration (`kvm`) or software emulation (`qemu`). Which one a host's
+    /// guests get is the Host's `virtualization`, resolved against that host's libvirt (see
+    /// `LibvirtComputeDriver`), never the controller's `/dev/kvm`.
     public enum VirtType: String, Sendable, Equatable {
         case qemu, kvm
-
-        /// `kvm` when the KVM device exists, else `qemu`; `deviceExists` is injectable for tests.
-        public static func detect(
-            kvmDevice: String = "/dev/kvm",
-            deviceExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
-        ) -> VirtType {
-            deviceExists(kvmDevice) && usableByQEMU(kvmDevice) ? .kvm : .qemu
-        }
-
-        /// Whether QEMU, which runs as `libvirt-qemu` and not as root, can open the device: a `/dev/kvm`
-        /// owned by root with mode 0600 (no udev rule applied, as in containers) exists but is unusable.
-        static func usableByQEMU(_ path: String) -> Bool {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue
-            else { return true }
-            return mode & 0o066 != 0
-        }
     }
 
     /// A disk backed by a host file or block device.
@@ -52,6 +37,8 @@ public struct DomainXML: Sendable, Equatable {
         public var device: Device
         /// Read-only (`<readonly/>`); CD-ROMs always are.
         public var readOnly: Bool
+        /// The serial the guest sees (`/dev/disk/by-id/virtio-SERIAL`); virtio-blk keeps 20 bytes of it.
+        public var serial: String?
 
         /// Creates a disk; defaults to a writable qcow2 virtio disk.
         public init(
@@ -60,8 +47,10 @@ public struct DomainXML: Sendable, Equatable {
             target: String,
             bus: Bus = .virtio,
             device: Device = .disk,
-            readOnly: Bool = false
+            readOnly: Bool = false,
+            serial: String? = nil
         ) {
+            self.serial = serial
             self.path = path
             self.format = format
             self.target = target
@@ -89,6 +78,9 @@ public struct DomainXML: Sendable, Equatable {
         public var targetDevice: String?
         /// The MTU (`<mtu size=…>`).
         public var mtu: Int?
+        /// The virtio offloads off, host and guest side (`<driver name='qemu'><host csum='off' …/>`): needed
+        /// for TCP on OVS's userspace datapath.
+        public var offloadsOff: Bool
 
         /// Creates an interface; defaults to an OVS virtio NIC.
         public init(
@@ -99,8 +91,10 @@ public struct DomainXML: Sendable, Equatable {
             model: String = "virtio",
             vlanTag: Int? = nil,
             targetDevice: String? = nil,
-            mtu: Int? = nil
+            mtu: Int? = nil,
+            offloadsOff: Bool = false
         ) {
+            self.offloadsOff = offloadsOff
             self.bridge = bridge
             self.mac = mac
             self.interfaceID = interfaceID
@@ -144,7 +138,7 @@ public struct DomainXML: Sendable, Equatable {
 
     /// Creates a definition.
     public init(
-        type: VirtType = .detect(),
+        type: VirtType = .qemu,
         name: String,
         uuid: String? = nil,
         memoryKiB: UInt64,
@@ -222,6 +216,7 @@ public struct DomainXML: Sendable, Equatable {
         element.add(XMLElement("source", ["file": disk.path]))
         element.add(XMLElement("target", ["dev": disk.target, "bus": disk.bus.rawValue]))
         if disk.readOnly || disk.device == .cdrom { element.add(XMLElement("readonly")) }
+        if let serial = disk.serial { element.add(XMLElement("serial", text: serial)) }
         return element
     }
 
@@ -238,6 +233,11 @@ public struct DomainXML: Sendable, Equatable {
         }
         if let device = interface.targetDevice { element.add(XMLElement("target", ["dev": device])) }
         element.add(XMLElement("model", ["type": interface.model]))
+        if interface.offloadsOff {
+            let driver = element.add(XMLElement("driver", ["name": "qemu"]))
+            driver.add(XMLElement("host", ["csum": "off", "gso": "off", "tso4": "off", "tso6": "off", "ecn": "off", "ufo": "off"]))
+            driver.add(XMLElement("guest", ["csum": "off", "tso4": "off", "tso6": "off", "ecn": "off", "ufo": "off"]))
+        }
         if let mtu = interface.mtu { element.add(XMLElement("mtu", ["size": String(mtu)])) }
         return element
     }

@@ -34,10 +34,14 @@ public struct DriftlessMetadata: Sendable, Equatable {
     public var owner: String?
     /// The root disk's size in bytes as last applied (instances only).
     public var rootDisk: String?
+    /// The guest accounts the seed carries, as plans show them (`alice (sudo, 1 key), bob (1 key)`).
+    public var users: String?
 
     /// Creates a record.
     public init(kind: String, project: String, name: String, specHash: String, commit: String,
-                image: String? = nil, seedHash: String? = nil, owner: String? = nil, rootDisk: String? = nil) {
+                image: String? = nil, seedHash: String? = nil, owner: String? = nil, rootDisk: String? = nil,
+                users: String? = nil) {
+        self.users = users
         self.owner = owner
         self.rootDisk = rootDisk
         self.kind = kind
@@ -54,7 +58,7 @@ public struct DriftlessMetadata: Sendable, Equatable {
     }
 
     private static var optionalFields: [(String, WritableKeyPath<DriftlessMetadata, String?>)] {
-        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner), ("rootDisk", \.rootDisk)]
+        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner), ("rootDisk", \.rootDisk), ("users", \.users)]
     }
 
     /// The record as an element; `prefixed` gives `<driftless:instance xmlns:driftless=…>`,

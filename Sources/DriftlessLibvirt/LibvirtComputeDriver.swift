@@ -14,25 +14,29 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     let connections: [LibvirtConnection]
     private let turn = LockedCounter()
     var connection: LibvirtConnection { connections[turn.increment() % connections.count] }
-    let virtType: DomainXML.VirtType
+    /// The domain type new domains get: given, or resolved once from the host's `virtualization`.
+    private let fixedVirtType: DomainXML.VirtType?
+    private let resolvedVirtType = LockedValue<DomainXML.VirtType?>(nil)
     let seedBuilder: SeedImageBuilder
     /// How long a graceful shutdown may take before the domain is destroyed, when powering off.
     let shutdownTimeout: Duration
 
     /// Wraps an open connection to the host's libvirtd.
-    public convenience init(target: HostTarget, connection: LibvirtConnection, virtType: DomainXML.VirtType = .detect(),
+    /// `virtType` nil: the Host's `virtualization` decides, `auto` asking the host's libvirt whether it
+    /// offers KVM.
+    public convenience init(target: HostTarget, connection: LibvirtConnection, virtType: DomainXML.VirtType? = nil,
                             seedBuilder: SeedImageBuilder = SeedImageBuilder(), shutdownTimeout: Duration = .seconds(30)) {
         self.init(target: target, connections: [connection], virtType: virtType, seedBuilder: seedBuilder,
                   shutdownTimeout: shutdownTimeout)
     }
 
     /// Wraps several open connections to the same host, used in turn.
-    public init(target: HostTarget, connections: [LibvirtConnection], virtType: DomainXML.VirtType = .detect(),
+    public init(target: HostTarget, connections: [LibvirtConnection], virtType: DomainXML.VirtType? = nil,
                 seedBuilder: SeedImageBuilder = SeedImageBuilder(), shutdownTimeout: Duration = .seconds(30)) {
         precondition(!connections.isEmpty, "a compute driver needs a connection")
         self.target = target
         self.connections = connections
-        self.virtType = virtType
+        self.fixedVirtType = virtType
         self.seedBuilder = seedBuilder
         self.shutdownTimeout = shutdownTimeout
     }
@@ -46,6 +50,25 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             throw LibvirtDriverError(error, host: target.name)
         }
         self.init(target: target, connection: connection)
+    }
+
+    /// The domain type for a host's `virtualization`: `auto` is `kvm` when the host's libvirt offers it.
+    public static func domainType(for virtualization: Virtualization, offersKVM: Bool) -> DomainXML.VirtType {
+        switch virtualization {
+        case .kvm: .kvm
+        case .qemu: .qemu
+        case .auto: offersKVM ? .kvm : .qemu
+        }
+    }
+
+    /// The domain type new domains get on this host (asked of its libvirt once, for `auto`).
+    func virtType() throws -> DomainXML.VirtType {
+        if let fixedVirtType { return fixedVirtType }
+        if let known = resolvedVirtType.value { return known }
+        let offersKVM = target.virtualization == .auto ? try connection.offersKVM() : false
+        let type = Self.domainType(for: target.virtualization, offersKVM: offersKVM)
+        resolvedVirtType.value = type
+        return type
     }
 
     // MARK: - Observe
@@ -62,7 +85,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 }
                 instances.append(try observe(domain, name: name, marker: marker))
             }
-            return ComputeObservation(instances: instances, unmanagedDomainNames: unmanaged)
+            // The interface driver may be missing on a host: then the planner cannot check interfaces.
+            let interfaces = try? connection.hostInterfaces()
+            return ComputeObservation(instances: instances, unmanagedDomainNames: unmanaged, hostInterfaces: interfaces)
         }
     }
 
@@ -77,7 +102,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         default: power = .other(String(describing: state))
         }
         let rootName = StorageNaming.rootDiskName(project: marker.project, instance: marker.name)
-        let disks = persistent.disks.filter { $0.device == .disk }
+        let seedName = StorageNaming.seedName(project: marker.project, instance: marker.name)
+        // The seed is a disk too (virtio, read-only); it is neither the root disk nor a volume.
+        let disks = persistent.disks.filter { $0.device == .disk && ($0.path as NSString).lastPathComponent != seedName }
         let root = disks.first { ($0.path as NSString).lastPathComponent == rootName }
         return ObservedInstance(
             id: ObjectID(.instance, project: marker.project, marker.name), domainName: name,
@@ -90,8 +117,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             power: power, rootDiskPath: root?.path,
             volumePaths: disks.filter { $0.path != root?.path }.map(\.path),
             nics: persistent.interfaces.map {
-                ObservedNIC(mac: $0.mac ?? "", interfaceID: $0.interfaceID, bridge: $0.bridge, vlan: $0.vlanTag)
-            })
+                ObservedNIC(mac: $0.mac ?? "", interfaceID: $0.interfaceID, bridge: $0.bridge, vlan: $0.vlanTag,
+                            offloadsOff: $0.offloadsOff)
+            }, seedUsers: marker.users)
     }
 
     // MARK: - Create
@@ -113,7 +141,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             if let leftover = try pool.volumeIfPresent(name: request.rootDisk.volumeName) { try leftover.delete() }
             let rootPath = try ensureRootDisk(request.rootDisk, in: pool)
             let seedPath = try ensureSeed(for: request, in: pool, replace: true)
-            let xml = domainXML(for: request, rootPath: rootPath, seedPath: seedPath)
+            let xml = domainXML(for: request, rootPath: rootPath, seedPath: seedPath, type: try virtType())
             let domain = try connection.defineDomain(xml)
             try domain.setAutostart(request.power == .running)
             if request.power == .running { try domain.create() }
@@ -125,18 +153,24 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         DriftlessMetadata(
             kind: Kind.instance.rawValue, project: request.id.project ?? "", name: request.id.name,
             specHash: request.specHash, commit: request.commit, image: request.rootDisk.image.volumeName,
-            seedHash: request.seedHash, owner: request.owner, rootDisk: String(request.rootDisk.size.bytes))
+            seedHash: request.seedHash, owner: request.owner, rootDisk: String(request.rootDisk.size.bytes),
+            users: GuestAccount.describe(request.seed.accounts))
     }
 
     /// The domain definition Driftless makes for `request` (also used by benchmarks to lay out many domains).
-    public func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String) -> DomainXML {
+    ///
+    /// The seed is a read-only virtio disk, last: Debian's cloud kernel has no SATA (AHCI) driver, and
+    /// every kernel has virtio-blk. Volumes carry their name as the disk serial, so the guest finds each
+    /// one at `/dev/disk/by-id/virtio-NAME`, whatever order the kernel probes them in.
+    public func domainXML(for request: InstanceRequest, rootPath: String, seedPath: String, type: DomainXML.VirtType) -> DomainXML {
         var disks = [DomainXML.Disk(path: rootPath, format: .qcow2, target: "vda")]
         for (index, volume) in request.volumes.enumerated() {
-            disks.append(DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: Self.diskTarget(index + 1)))
+            disks.append(Self.volumeDisk(volume, target: Self.diskTarget(index + 1)))
         }
-        disks.append(DomainXML.Disk(path: seedPath, format: .raw, target: "sda", bus: .sata, device: .cdrom, readOnly: true))
+        disks.append(DomainXML.Disk(path: seedPath, format: .raw, target: Self.seedTarget, bus: .virtio, device: .disk,
+                                    readOnly: true, serial: "cidata"))
         return DomainXML(
-            type: virtType, name: request.domainName, memoryKiB: request.memory.kibibytes, vcpus: request.vcpus,
+            type: type, name: request.domainName, memoryKiB: request.memory.kibibytes, vcpus: request.vcpus,
             disks: disks, interfaces: request.nics.map(Self.interface), serialConsole: true,
             metadata: metadata(for: request))
     }
@@ -144,7 +178,17 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     static func interface(_ nic: NICAttachment) -> DomainXML.Interface {
         DomainXML.Interface(
             bridge: nic.bridge, mac: nic.identity.mac, interfaceID: nic.identity.interfaceID, openvswitch: true,
-            model: "virtio", vlanTag: nic.vlan, targetDevice: nic.identity.deviceName, mtu: nic.mtu)
+            model: "virtio", vlanTag: nic.vlan, targetDevice: nic.identity.deviceName, mtu: nic.mtu,
+            offloadsOff: nic.disableOffloads)
+    }
+
+    /// The seed's target: out of the way of the volumes' `vdb`, `vdc`, …
+    static let seedTarget = "vdzz"
+
+    /// A volume's disk, its serial the volume's name (virtio-blk keeps 20 bytes).
+    static func volumeDisk(_ volume: DiskAttachment, target: String) -> DomainXML.Disk {
+        let serial = volume.volume.map { String($0.name.prefix(20)) }
+        return DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: target, serial: serial)
     }
 
     /// `vda`, `vdb`, … `vdz`, `vdaa`…
@@ -180,18 +224,19 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
 
     // MARK: - Update
 
-    public func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
+    public func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate {
         if request.requiresReplacement(of: observed) {
             throw LibvirtDriverError.needsReplacement(domain: observed.domainName, host: target.name)
         }
         return try await blocking { [self] in
             let domain = try connection.lookupDomain(name: observed.domainName)
             var effects: [String: ChangeEffect] = [:]
+            var notes: [String] = []
             var running = try domain.isActive()
 
             // Power off first when asked, so later changes are config-only and cheap.
             if request.power == .stopped && running {
-                try stop(domain, timeout: shutdownTimeout)
+                notes.append(try stop(domain, timeout: shutdownTimeout).description)
                 running = false
                 effects["power"] = .live
             }
@@ -235,7 +280,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 var index = 1
                 while used.contains(Self.diskTarget(index)) { index += 1 }
                 used.insert(Self.diskTarget(index))
-                let disk = DomainXML.Disk(path: volume.path, format: DomainXML.Disk.Format(volume.format), target: Self.diskTarget(index))
+                let disk = Self.volumeDisk(volume, target: Self.diskTarget(index))
                 try domain.attachDevice(xml: DomainXML.diskXMLString(disk), both)
                 effects["volumes"] = .live
             }
@@ -252,7 +297,14 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 effects["networks"] = .live
             }
             for nic in request.nics {
-                if let now = observed.nics.first(where: { $0.mac == nic.identity.mac }), now.vlan != nic.vlan {
+                guard let now = observed.nics.first(where: { $0.mac == nic.identity.mac }) else { continue }
+                if now.offloadsOff != nic.disableOffloads {
+                    // Offloads are fixed when QEMU starts the NIC: the definition changes, the guest sees it
+                    // at next boot (a live VLAN change below is still live).
+                    try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), [.config])
+                    effects["networks.offloads"] = running ? .reboot : .live
+                }
+                if now.vlan != nic.vlan {
                     try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
                     effects["networks"] = .live
                 }
@@ -283,7 +335,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 try domain.create()
                 effects["power"] = .live
             }
-            return effects
+            return InstanceUpdate(effects: effects, notes: notes)
         }
     }
 
@@ -305,15 +357,45 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
-    /// Asks the guest to shut down, waits up to `timeout`, then pulls the plug.
-    func stop(_ domain: LibvirtDomain, timeout: Duration) throws {
-        try? domain.shutdown()
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try !domain.isActive() { return }
+    /// How a guest was powered off.
+    enum PowerOff: CustomStringConvertible {
+        /// The guest shut down when asked (ACPI power button), within the timeout.
+        case acpi(Duration)
+        /// The guest was still running at the timeout (or refused the request) and was destroyed.
+        case forced(after: Duration, reason: String?)
+
+        var description: String {
+            switch self {
+            case let .acpi(took): "ACPI shutdown in \(Self.seconds(took))"
+            case let .forced(after, reason?): "forced off after \(Self.seconds(after)) (ACPI shutdown refused: \(reason))"
+            case let .forced(after, nil): "forced off: no ACPI shutdown within \(Self.seconds(after))"
+            }
+        }
+
+        static func seconds(_ duration: Duration) -> String {
+            let components = duration.components
+            return String(format: "%.1f s", Double(components.seconds) + Double(components.attoseconds) / 1e18)
+        }
+    }
+
+    /// Asks the guest to shut down (ACPI), waits up to `timeout`, then pulls the plug; says which happened.
+    @discardableResult
+    func stop(_ domain: LibvirtDomain, timeout: Duration) throws -> PowerOff {
+        let start = ContinuousClock.now
+        var refusal: String?
+        do {
+            try domain.shutdown()
+        } catch {
+            refusal = "\(error)"
+        }
+        let deadline = start + timeout
+        while refusal == nil, ContinuousClock.now < deadline {
+            if try !domain.isActive() { return .acpi(ContinuousClock.now - start) }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        if try domain.isActive() { try domain.destroy() }
+        if try !domain.isActive() { return .acpi(ContinuousClock.now - start) }
+        try domain.destroy()
+        return .forced(after: ContinuousClock.now - start, reason: refusal)
     }
 
     // MARK: - Plumbing

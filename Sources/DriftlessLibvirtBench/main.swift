@@ -64,7 +64,7 @@ func startBenchmark(count: Int) async throws {
     // The benchmark's own directory holds its image: the only one the driver may read from.
     let storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store,
                                        imagePaths: ImagePathPolicy(directories: [directory], stateDirectory: nil))
-    let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .detect(), shutdownTimeout: .seconds(1))
+    let compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu, shutdownTimeout: .seconds(1))
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer {
         for name in [target.storagePool.name, target.imagePool.name] {
@@ -87,7 +87,7 @@ func startBenchmark(count: Int) async throws {
             id: ObjectID(.instance, project: prefix, "vm-\(i)"), vcpus: 1, memory: .mebibytes(64), power: .running,
             rootDisk: RootDiskRequest(volumeName: StorageNaming.rootDiskName(project: prefix, instance: "vm-\(i)"),
                                       size: .gibibytes(1), image: image),
-            volumes: [], nics: [], seed: CloudInitSeed(hostname: "vm-\(i)", sshKeys: [], userData: nil),
+            volumes: [], nics: [], seed: CloudInitSeed(hostname: "vm-\(i)", accounts: [], userData: nil),
             specHash: "h", commit: "c")
     }
     let (created, seconds) = try await measure {

@@ -9,6 +9,7 @@ struct OVSBridgeView {
         var row: OVSDBRow
         var name: String
         var tag: Int?
+        var trunks: [Int]
         var marks: [String: String]
         var interfaces: [(uuid: UUID, row: OVSDBRow)]
 
@@ -30,7 +31,7 @@ struct OVSBridgeView {
             let interfaceIDs = interface?.row["external_ids"]?.stringMap ?? [:]
             return ObservedPort(
                 name: name, interfaceID: interfaceIDs[OVSMarks.ifaceID], mac: interfaceIDs[OVSMarks.attachedMAC],
-                vlan: tag, mtu: interface?.row["mtu_request"]?.integer.map { Int($0) }, marks: marks)
+                vlan: tag, mtu: interface?.row["mtu_request"]?.integer.map { Int($0) }, marks: marks, trunks: trunks)
         }
     }
 
@@ -58,7 +59,12 @@ struct OVSBridgeView {
             }
             return PortView(
                 uuid: portUUID, row: portRow, name: portRow["name"]?.string ?? "",
-                tag: portRow["tag"]?.integer.map { Int($0) }, marks: portRow["external_ids"]?.stringMap ?? [:],
+                tag: portRow["tag"]?.integer.map { Int($0) },
+                trunks: (portRow["trunks"]?.atoms ?? []).compactMap { atom in
+                    if case let .integer(value) = atom { return Int(value) }
+                    return nil
+                }.sorted(),
+                marks: portRow["external_ids"]?.stringMap ?? [:],
                 interfaces: interfaces)
         }.sorted { $0.name < $1.name }
     }

@@ -16,6 +16,7 @@ public actor OVSNetworkDriver: NetworkDriver {
     public static let monitorRequests: [String: OVSDBMonitorRequest] = {
         var requests = OpenVSwitch.monitorRequests
         requests["Interface"] = OVSDBMonitorRequest(columns: ["name", "type", "external_ids", "mtu_request"])
+        requests["Port"] = OVSDBMonitorRequest(columns: ["name", "interfaces", "tag", "trunks", "external_ids"])
         return requests
     }()
 
@@ -137,6 +138,20 @@ public actor OVSNetworkDriver: NetworkDriver {
         }
     }
 
+    /// Ports of the host's other bridges by name, with the bridge holding each; empty while not connected.
+    public func portsOnOtherBridges() async -> [String: String] {
+        guard (try? await prepare()) != nil, let cache = try? await snapshot() else { return [:] }
+        let portNames = cache.rows(in: "Port").compactMapValues { $0["name"]?.string }
+        var result: [String: String] = [:]
+        for bridge in cache.rows(in: "Bridge").values {
+            guard let name = bridge["name"]?.string, name != host.bridge else { continue }
+            for uuid in bridge["ports"]?.uuids ?? [] {
+                if let port = portNames[uuid], port != name { result[port] = name }
+            }
+        }
+        return result
+    }
+
     /// Applies `changes` (see `applyChanges(_:)`).
     public func apply(_ changes: PortChangeSet) async throws {
         _ = try await applyChanges(changes)
@@ -156,7 +171,7 @@ public actor OVSNetworkDriver: NetworkDriver {
     public func applyChanges(_ changes: PortChangeSet) async throws -> PortApplyOutcome {
         try await prepare()
         if OVSBridgeView(named: host.bridge, in: try await snapshot()) == nil {
-            guard !changes.ensure.isEmpty else {
+            guard !changes.ensure.isEmpty || !changes.trunks.isEmpty else {
                 var outcome = PortApplyOutcome()
                 outcome.alreadyAbsent = changes.delete
                 return outcome

@@ -132,7 +132,39 @@ struct OVSPortPlan {
             }
         }
 
-        let ensured = Set(desired.map(\.identity.deviceName))
+        var trunkCreations: [DesiredTrunk] = []
+        for trunk in try Self.deduplicated(changes.trunks, host: host) {
+            let wantedTrunks = OVSDBValue.set(Set(trunk.vlans.map { OVSDBAtom.integer(Int64($0)) }))
+            guard let port = byName[trunk.interface] else {
+                trunkCreations.append(trunk)
+                continue
+            }
+            guard port.isMarked else {
+                throw OVSNetworkDriverError(
+                    code: .nameCollision, host: host,
+                    message: "port \(port.name) on bridge \(bridge.name) is not managed by Driftless; it is left alone, "
+                        + "so physical network \(trunk.physicalNetwork) gets no trunk",
+                    failureKind: .terminal)
+            }
+            claimed.insert(port.uuid)
+            var portChanges: OVSDBRow = [:]
+            if port.trunks != trunk.vlans { portChanges["trunks"] = wantedTrunks }
+            if port.tag != nil { portChanges["tag"] = .emptySet }
+            let marks = port.marks.merging(trunk.portMarks) { $1 }
+            if marks != port.marks { portChanges["external_ids"] = .stringMap(marks) }
+            guard !portChanges.isEmpty else {
+                outcome.unchanged.append(port.name)
+                continue
+            }
+            outcome.updated.append(port.name)
+            waits.append(Self.unchanged("Port", port.uuid, port.row, columns: Self.guardedPortColumns))
+            updates.append(.update(table: "Port", where: [.uuid(port.uuid)], row: portChanges))
+            for (column, value) in portChanges {
+                expectations.append(Expectation(table: "Port", uuid: port.uuid, column: column, value: value))
+            }
+        }
+
+        let ensured = Set(desired.map(\.identity.deviceName) + changes.trunks.map(\.interface))
         for name in Self.unique(changes.delete) where !ensured.contains(name) {
             guard let port = byName[name] else {
                 outcome.alreadyAbsent.append(name)
@@ -152,8 +184,11 @@ struct OVSPortPlan {
             removedPorts.insert(port.uuid)
         }
 
-        try Self.checkNames(creations, bridge: bridge, cache: cache, host: host)
-        hasChanges = !creations.isEmpty || !updates.isEmpty || !doomed.isEmpty
+        try Self.checkNames(
+            creations.map { ($0.identity.deviceName, "\($0.identity.owner)") }
+                + trunkCreations.map { ($0.interface, "physical network \($0.physicalNetwork)") },
+            bridge: bridge, cache: cache, host: host)
+        hasChanges = !creations.isEmpty || !trunkCreations.isEmpty || !updates.isEmpty || !doomed.isEmpty
         guard hasChanges else { return }
 
         // Nobody may add or remove a port of the bridge between the snapshot and the commit.
@@ -181,6 +216,19 @@ struct OVSPortPlan {
             insertedPorts.append((identity.deviceName, portAtom))
             outcome.created.append(identity.deviceName)
         }
+        for trunk in trunkCreations {
+            // An interface of type "" (system): the host's own device, opened by ovs-vswitchd.
+            let interface = transaction.insert("Interface", row: ["name": .atom(.string(trunk.interface))])
+            let portAtom = transaction.insert(
+                "Port",
+                row: [
+                    "name": .atom(.string(trunk.interface)), "interfaces": .atom(interface),
+                    "trunks": .set(Set(trunk.vlans.map { OVSDBAtom.integer(Int64($0)) })),
+                    "external_ids": .stringMap(trunk.portMarks),
+                ])
+            insertedPorts.append((trunk.interface, portAtom))
+            outcome.created.append(trunk.interface)
+        }
         transaction.append(contentsOf: updates)
         var mutations: [OVSDBMutation] = []
         if !insertedPorts.isEmpty { mutations.append(.insert("ports", .set(Set(insertedPorts.map(\.atom))))) }
@@ -201,7 +249,11 @@ struct OVSPortPlan {
         let ports = Set(bridgeRow["ports"]?.uuids ?? [])
         guard inserted.isSubset(of: ports), removedPorts.isDisjoint(with: ports) else { return false }
         return expectations.allSatisfy { expectation in
-            cache.row(expectation.uuid, in: expectation.table)?[expectation.column] == expectation.value
+            guard let value = cache.row(expectation.uuid, in: expectation.table)?[expectation.column] else { return false }
+            if value == expectation.value { return true }
+            // A set of one may come back as an atom, an empty optional as an empty set.
+            if case .map = expectation.value { return false }
+            return value.atoms == expectation.value.atoms
         }
     }
 
@@ -256,10 +308,36 @@ struct OVSPortPlan {
         return result
     }
 
-    /// Port and Interface names are unique across the database: a NIC's device name taken on another
-    /// bridge is a collision, reported before the server refuses the whole transaction.
+    /// Trunks without repeats: one per interface, each with a non-empty list of valid VLANs (an empty
+    /// `trunks` column would carry every VLAN).
+    private static func deduplicated(_ trunks: [DesiredTrunk], host: String) throws -> [DesiredTrunk] {
+        var byInterface: [String: DesiredTrunk] = [:]
+        var result: [DesiredTrunk] = []
+        for trunk in trunks {
+            guard !trunk.vlans.isEmpty, trunk.vlans.allSatisfy({ (1...4094).contains($0) }) else {
+                throw OVSNetworkDriverError(
+                    code: .invalidRequest, host: host,
+                    message: "trunk \(trunk.interface) of physical network \(trunk.physicalNetwork) needs VLANs in 1...4094, got \(trunk.vlans)",
+                    failureKind: .terminal)
+            }
+            if let existing = byInterface[trunk.interface] {
+                if existing == trunk { continue }
+                throw OVSNetworkDriverError(
+                    code: .invalidRequest, host: host,
+                    message: "interface \(trunk.interface) is asked for as the trunk of \(existing.physicalNetwork) and of \(trunk.physicalNetwork)",
+                    failureKind: .terminal)
+            }
+            byInterface[trunk.interface] = trunk
+            result.append(trunk)
+        }
+        return result
+    }
+
+    /// Port and Interface names are unique across the database: a NIC's device name (or a trunk's
+    /// interface) taken on another bridge is a collision, reported before the server refuses the whole
+    /// transaction.
     private static func checkNames(
-        _ ports: [DesiredPort], bridge: OVSBridgeView, cache: OVSDBCache, host: String
+        _ ports: [(name: String, owner: String)], bridge: OVSBridgeView, cache: OVSDBCache, host: String
     ) throws {
         let ours = Set(bridge.ports.map(\.uuid))
         let ourInterfaces = Set(bridge.ports.flatMap { $0.interfaces.map(\.uuid) })
@@ -272,12 +350,12 @@ struct OVSPortPlan {
         }
         guard !elsewhere.isEmpty else { return }
         for port in ports {
-            if let kind = elsewhere[port.identity.deviceName] {
-                let owner = Self.bridgeName(holding: port.identity.deviceName, in: cache)
+            if let kind = elsewhere[port.name] {
+                let holder = Self.bridgeName(holding: port.name, in: cache)
                 throw OVSNetworkDriverError(
                     code: .nameCollision, host: host,
-                    message: "\(kind) \(port.identity.deviceName) of \(port.identity.owner) already exists "
-                        + (owner.map { "on bridge \($0)" } ?? "outside bridge \(bridge.name)")
+                    message: "\(kind) \(port.name) of \(port.owner) already exists "
+                        + (holder.map { "on bridge \($0)" } ?? "outside bridge \(bridge.name)")
                         + "; it is left alone",
                     failureKind: .terminal)
             }

@@ -55,7 +55,7 @@ final class WriteCounter: ComputeDriver, StorageDriver, NetworkDriver, @unchecke
 
     func observe() async throws -> ComputeObservation { try await compute.observe() }
     func create(_ request: InstanceRequest) async throws -> ObservedInstance { count("create"); return try await compute.create(request) }
-    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
+    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate {
         count("update"); return try await compute.update(request, from: observed)
     }
     func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
@@ -210,7 +210,7 @@ func layOut(count: Int) async throws -> LaidOut {
         case let .createVolume(_, request):
             _ = try await storage.createVolume(request)
         case let .createInstance(_, request):
-            let xml = compute.domainXML(for: request, rootPath: "\(root)/vols/\(request.rootDisk.volumeName)", seedPath: "\(root)/vols/seed")
+            let xml = compute.domainXML(for: request, rootPath: "\(root)/vols/\(request.rootDisk.volumeName)", seedPath: "\(root)/vols/seed", type: .qemu)
             try connection.defineDomain(xml).create()
             ports += request.nics.map { DesiredPort(identity: $0.identity, vlan: $0.vlan, mtu: $0.mtu, owner: owner) }
         default:

@@ -41,9 +41,9 @@ final class ScriptedHost: ComputeDriver, StorageDriver, NetworkDriver, @unchecke
                                 seedHash: nil, vcpus: 1, memory: .mebibytes(64), liveVCPUs: nil, liveMemory: nil, power: .running,
                                 rootDiskPath: nil, volumePaths: [], nics: [])
     }
-    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect] {
+    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate {
         try await call("update \(request.id.name)")
-        return [:]
+        return InstanceUpdate()
     }
     func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws { try await call("delete \(observed.id.name)") }
     func ensurePools() async throws {}

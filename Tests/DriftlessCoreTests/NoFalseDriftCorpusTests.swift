@@ -53,7 +53,8 @@ struct NoFalseDriftCorpusTests {
             $0.networks[$0.networks.firstIndex { $0.name == "mgmt" }!].spec.vlan = 21
         },
         Mutation(name: "user.email (no host change)", expected: []) { $0.users[0].spec.email = "a@example.org" },
-        Mutation(name: "user.roles (no host change)", expected: []) { $0.users[0].spec.roles = [] },
+        // A project admin gets sudo in the project's guests: losing the role changes the seed (next boot).
+        Mutation(name: "user.roles (sudo in the seed)", expected: [.update]) { $0.users[0].spec.roles = [] },
         Mutation(name: "project.quota (no host change)", expected: []) { $0.projects[0].spec.quota.instances = 9 },
         Mutation(name: "volume.deletionPolicy (no host change)", expected: []) { $0.volumes[0].spec.deletionPolicy = .delete },
     ]

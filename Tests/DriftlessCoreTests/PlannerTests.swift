@@ -44,7 +44,8 @@ struct PlannerTests {
                     imageVolume: r.rootDisk.image.volumeName, seedHash: r.seedHash, owner: r.owner, rootDiskSize: r.rootDisk.size, vcpus: r.vcpus, memory: r.memory,
                     liveVCPUs: nil, liveMemory: nil, power: r.power == .running ? .running : .stopped,
                     rootDiskPath: "/pools/vols/" + r.rootDisk.volumeName, volumePaths: r.volumes.map(\.path),
-                    nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan) }))
+                    nics: r.nics.map { ObservedNIC(mac: $0.identity.mac, interfaceID: $0.identity.interfaceID, bridge: $0.bridge, vlan: $0.vlan,
+                                                     offloadsOff: $0.disableOffloads) }, seedUsers: GuestAccount.describe(r.seed.accounts)))
             case let .deleteInstance(_, o):
                 instances.removeAll { $0.id == o.id }
             case .ensurePorts:

@@ -167,13 +167,25 @@ final class DomainXMLTests: XCTestCase {
         }
     }
 
-    func testVirtTypeDependsOnKVMDevice() {
-        XCTAssertEqual(DomainXML.VirtType.detect(deviceExists: { _ in true }), .kvm)
-        XCTAssertEqual(DomainXML.VirtType.detect(deviceExists: { _ in false }), .qemu)
-        XCTAssertEqual(DomainXML.VirtType.detect(kvmDevice: "/nonexistent/kvm"), .qemu)
-        var asked: String?
-        _ = DomainXML.VirtType.detect(kvmDevice: "/dev/kvm") { path in asked = path; return false }
-        XCTAssertEqual(asked, "/dev/kvm")
+    func testVirtualizationIsTheHostsChoiceOrWhatItsLibvirtOffers() {
+        XCTAssertEqual(LibvirtComputeDriver.domainType(for: .qemu, offersKVM: true), .qemu)
+        XCTAssertEqual(LibvirtComputeDriver.domainType(for: .kvm, offersKVM: false), .kvm)
+        XCTAssertEqual(LibvirtComputeDriver.domainType(for: .auto, offersKVM: true), .kvm)
+        XCTAssertEqual(LibvirtComputeDriver.domainType(for: .auto, offersKVM: false), .qemu)
+    }
+
+    func testOffloadsAndSerialsRenderAndParseBack() throws {
+        var domain = DomainXML(type: .qemu, name: "shop.web-1", memoryKiB: 524_288, vcpus: 1)
+        domain.disks = [DomainXML.Disk(path: "/p/root.qcow2", target: "vda"),
+                        DomainXML.Disk(path: "/p/vol.qcow2", target: "vdb", serial: "shop-data")]
+        domain.interfaces = [DomainXML.Interface(bridge: "br-int", mac: "52:54:00:00:00:01", vlanTag: 100, offloadsOff: true),
+                             DomainXML.Interface(bridge: "br-int", mac: "52:54:00:00:00:02", vlanTag: 200)]
+        let xml = domain.xmlString()
+        XCTAssertTrue(xml.contains("<host csum=\"off\" gso=\"off\" tso4=\"off\" tso6=\"off\" ecn=\"off\" ufo=\"off\""), xml)
+        XCTAssertTrue(xml.contains("<serial>shop-data</serial>"), xml)
+        let parsed = try DomainXML(parsing: xml)
+        XCTAssertEqual(parsed.interfaces.map(\.offloadsOff), [true, false])
+        XCTAssertEqual(parsed.disks.map(\.serial), [nil, "shop-data"])
     }
 
     func testStoragePoolAndVolumeXMLRoundTrip() throws {

@@ -90,7 +90,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
             rootDisk: RootDiskRequest(volumeName: StorageNaming.rootDiskName(project: prefix, instance: name),
                                       size: .gibibytes(1), image: image),
             volumes: volumes, nics: [],
-            seed: CloudInitSeed(hostname: name, sshKeys: [], userData: "#cloud-config\n{}\n"),
+            seed: CloudInitSeed(hostname: name, accounts: [], userData: "#cloud-config\n{}\n"),
             specHash: "hash-\(memory)-\(vcpus)", commit: "0123456789abcdef")
     }
 
@@ -277,7 +277,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         request.memory = .mebibytes(192)
         request.vcpus = 2
         request.volumes = [DiskAttachment(path: volume.path, format: .qcow2, volume: volume.id)]
-        let effects = try await compute.update(request, from: mine)
+        let effects = try await compute.update(request, from: mine).effects
         XCTAssertEqual(effects["memory"], .live)
         XCTAssertEqual(effects["vcpus"], .reboot)
         XCTAssertEqual(effects["volumes"], .live)
@@ -372,7 +372,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         request.nics.append(NICAttachment(identity: second, bridge: bridge, vlan: 124, mtu: nil, address: nil,
                                           prefixLength: 24, gateway: nil))
         let before = try XCTUnwrap(observed.instances.first { $0.id == request.id })
-        let attached = try await compute.update(request, from: before)
+        let attached = try await compute.update(request, from: before).effects
         XCTAssertEqual(attached["networks"], .live)
         XCTAssertEqual(attached["seed"], .reboot, "the guest's network config changed")
         XCTAssertTrue(waitUntil { (try? runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(second.deviceName)) ?? false })
@@ -382,7 +382,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let observedWithTwo = try await compute.observe()
         let withTwo = try XCTUnwrap(observedWithTwo.instances.first { $0.id == request.id })
         XCTAssertEqual(withTwo.nics.count, 2)
-        let detached = try await compute.update(request, from: withTwo)
+        let detached = try await compute.update(request, from: withTwo).effects
         XCTAssertEqual(detached["networks"], .live)
         let observedAfter = try await compute.observe()
         let after = try XCTUnwrap(observedAfter.instances.first { $0.id == request.id })

@@ -20,7 +20,9 @@ public struct HostDrivers: Sendable {
         async let ports: Observed<[ObservedPort]> = {
             do { return try await network.observePorts() } catch { return .unknown(reason: "\(error)") }
         }()
-        return await HostObservation(target: target, compute: compute, storage: storage, ports: ports)
+        async let elsewhere = network.portsOnOtherBridges()
+        return await HostObservation(target: target, compute: compute, storage: storage, ports: ports,
+                                     portsOnOtherBridges: elsewhere)
     }
 
     static func observed<T: Sendable>(_ body: @Sendable () async throws -> T) async -> Observed<T> {
@@ -259,8 +261,7 @@ public struct Applier: Sendable {
         case let .createInstance(_, request):
             return try await host.compute.create(request).uuid
         case let .updateInstance(_, request, observed):
-            let effects = try await host.compute.update(request, from: observed)
-            return effects.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.rawValue)" }.joined(separator: ", ")
+            return try await host.compute.update(request, from: observed).summary
         case let .deleteInstance(_, observed):
             try await host.compute.delete(observed, shutdownTimeout: options.shutdownTimeout)
             return nil

@@ -21,9 +21,13 @@ public struct NICAttachment: Sendable, Hashable, Codable {
     public var address: IPv4Address?
     public var prefixLength: Int
     public var gateway: IPv4Address?
+    /// Turn the virtio NIC's checksum and segmentation offloads off: on OVS's userspace (netdev) datapath
+    /// TCP does not pass with them on (ping does), so Driftless sets this on netdev hosts.
+    public var disableOffloads: Bool
 
     public init(identity: NICIdentity, bridge: String, vlan: Int, mtu: Int?, address: IPv4Address?, prefixLength: Int,
-                gateway: IPv4Address?) {
+                gateway: IPv4Address?, disableOffloads: Bool = false) {
+        self.disableOffloads = disableOffloads
         self.identity = identity
         self.bridge = bridge
         self.vlan = vlan
@@ -34,18 +38,45 @@ public struct NICAttachment: Sendable, Hashable, Codable {
     }
 }
 
+/// A guest account: one enabled User listed in an instance's `users`.
+public struct GuestAccount: Sendable, Hashable, Codable {
+    public var name: String
+    public var sshKeys: [String]
+    /// Passwordless sudo: the user is an admin of the instance's project, or a cloud admin.
+    public var sudo: Bool
+
+    public init(name: String, sshKeys: [String], sudo: Bool) {
+        self.name = name
+        self.sshKeys = sshKeys
+        self.sudo = sudo
+    }
+
+    /// `alice (sudo, 1 key), bob (2 keys)`, or `(none)`: what plans show and domain metadata records.
+    public static func describe(_ accounts: [GuestAccount]) -> String {
+        guard !accounts.isEmpty else { return "(none)" }
+        return accounts.map { account in
+            let keys = account.sshKeys.count == 1 ? "1 key" : "\(account.sshKeys.count) keys"
+            return "\(account.name) (\(account.sudo ? "sudo, " : "")\(keys))"
+        }.joined(separator: ", ")
+    }
+}
+
 /// What cloud-init (NoCloud) gives the guest.
 public struct CloudInitSeed: Sendable, Hashable, Codable {
     public var hostname: String
-    public var sshKeys: [String]
+    /// The accounts, in the order the instance lists its users.
+    public var accounts: [GuestAccount]
     /// Sensitive: never printed.
     public var userData: String?
 
-    public init(hostname: String, sshKeys: [String], userData: String?) {
+    public init(hostname: String, accounts: [GuestAccount], userData: String?) {
         self.hostname = hostname
-        self.sshKeys = sshKeys
+        self.accounts = accounts
         self.userData = userData
     }
+
+    /// Every SSH key the guest receives.
+    public var sshKeys: [String] { accounts.flatMap(\.sshKeys) }
 }
 
 /// An instance's root disk: a qcow2 overlay on the image (a full copy for raw images), in the host's
@@ -110,7 +141,8 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// A hash of what the guest is given through cloud-init (hostname, keys, user data, addresses): the seed
     /// is not observable from the domain, so its hash is recorded in the domain's metadata.
     public var seedHash: String {
-        var parts = [seed.hostname, seed.sshKeys.joined(separator: "\n"), seed.userData ?? "\u{0}"]
+        var parts = [seed.hostname, seed.userData ?? "\u{0}"]
+        parts += seed.accounts.map { "\($0.name) sudo=\($0.sudo) \($0.sshKeys.joined(separator: "\n"))" }
         parts += nics.map { "\($0.identity.mac) \($0.address?.description ?? "dhcp")/\($0.prefixLength) \($0.gateway?.description ?? "") \($0.mtu ?? 0)" }
         return StableHash.sha256Hex(parts.joined(separator: "\u{1}"))
     }
@@ -139,6 +171,8 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var owner: String?
     /// The root disk's size as last applied, from the domain's metadata.
     public var rootDiskSize: ByteSize?
+    /// The guest accounts of the seed last applied, as `GuestAccount.describe` shows them (metadata).
+    public var seedUsers: String?
     /// vCPUs in the persistent configuration (what the next boot gets).
     public var vcpus: Int
     /// Memory in the persistent configuration.
@@ -154,7 +188,8 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String,
                 imageVolume: String?, seedHash: String?, owner: String? = nil, rootDiskSize: ByteSize? = nil, vcpus: Int,
                 memory: ByteSize, liveVCPUs: Int?, liveMemory: ByteSize?, power: Power, rootDiskPath: String?,
-                volumePaths: [String], nics: [ObservedNIC]) {
+                volumePaths: [String], nics: [ObservedNIC], seedUsers: String? = nil) {
+        self.seedUsers = seedUsers
         self.owner = owner
         self.rootDiskSize = rootDiskSize
         self.id = id
@@ -181,12 +216,27 @@ public struct ObservedNIC: Sendable, Hashable, Codable {
     public var interfaceID: String?
     public var bridge: String?
     public var vlan: Int?
+    /// Whether the NIC's virtio offloads are off in the definition.
+    public var offloadsOff: Bool
 
-    public init(mac: String, interfaceID: String?, bridge: String?, vlan: Int?) {
+    public init(mac: String, interfaceID: String?, bridge: String?, vlan: Int?, offloadsOff: Bool = false) {
+        self.offloadsOff = offloadsOff
         self.mac = mac
         self.interfaceID = interfaceID
         self.bridge = bridge
         self.vlan = vlan
+    }
+}
+
+/// A network interface of a host, and the Linux bridge holding it, if any.
+public struct HostInterface: Sendable, Hashable, Codable {
+    public var name: String
+    /// The Linux bridge the interface is a port of.
+    public var bridge: String?
+
+    public init(name: String, bridge: String?) {
+        self.name = name
+        self.bridge = bridge
     }
 }
 
@@ -196,10 +246,31 @@ public struct ComputeObservation: Sendable {
     /// Domains without the Driftless marker: never touched; a desired instance with one of these names
     /// is a collision.
     public var unmanagedDomainNames: Set<String>
+    /// The host's network interfaces (for physical network mappings); nil when the driver cannot list them.
+    public var hostInterfaces: [HostInterface]?
 
-    public init(instances: [ObservedInstance], unmanagedDomainNames: Set<String>) {
+    public init(instances: [ObservedInstance], unmanagedDomainNames: Set<String>, hostInterfaces: [HostInterface]? = nil) {
         self.instances = instances
         self.unmanagedDomainNames = unmanagedDomainNames
+        self.hostInterfaces = hostInterfaces
+    }
+}
+
+/// What one instance update did: each changed field's effect, and notes for the report (how the guest
+/// was powered off, say).
+public struct InstanceUpdate: Sendable, Hashable {
+    public var effects: [String: ChangeEffect]
+    public var notes: [String]
+
+    public init(effects: [String: ChangeEffect] = [:], notes: [String] = []) {
+        self.effects = effects
+        self.notes = notes
+    }
+
+    /// `memory reboot, power live; ACPI shutdown in 4.2 s`.
+    public var summary: String {
+        let fields = effects.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.rawValue)" }.joined(separator: ", ")
+        return ([fields] + notes).filter { !$0.isEmpty }.joined(separator: "; ")
     }
 }
 
@@ -225,8 +296,9 @@ public protocol ComputeDriver: Sendable {
     /// Defines the domain (with its cloud-init seed) and starts it when `power` is running.
     func create(_ request: InstanceRequest) async throws -> ObservedInstance
     /// Brings an existing domain to `request` in place: memory and vCPUs (live where possible), volumes and
-    /// NICs attached or detached, power. Returns the effect of each changed field.
-    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> [String: ChangeEffect]
+    /// NICs attached or detached, power (`stopped`: an ACPI shutdown, forced off after the shutdown
+    /// timeout). Returns the effect of each changed field and how the guest was powered off.
+    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate
     /// Stops (gracefully, then by force after `timeout`), undefines, and removes the root disk and seed;
     /// attached volumes are detached, never deleted.
     func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws

@@ -9,11 +9,18 @@ public struct HostTarget: Sendable, Hashable, Codable {
     public var imagePool: PoolSpec
     /// Whether image URLs may point at loopback, link-local or metadata addresses.
     public var allowPrivateImageSources: Bool
+    /// How guests run (`auto`: what the host's libvirt offers).
+    public var virtualization: Virtualization
+    /// Physical network name → host interface, plugged into the bridge as a trunk.
+    public var physicalNetworks: [PhysicalNetworkMapping]
 
     public init(
         name: String, libvirtURI: String, ovsdbEndpoint: String, bridge: String, datapath: Datapath,
-        storagePool: PoolSpec, imagePool: PoolSpec, allowPrivateImageSources: Bool = false
+        storagePool: PoolSpec, imagePool: PoolSpec, allowPrivateImageSources: Bool = false,
+        virtualization: Virtualization = .auto, physicalNetworks: [PhysicalNetworkMapping] = []
     ) {
+        self.virtualization = virtualization
+        self.physicalNetworks = physicalNetworks
         self.allowPrivateImageSources = allowPrivateImageSources
         self.name = name
         self.libvirtURI = libvirtURI
@@ -28,7 +35,8 @@ public struct HostTarget: Sendable, Hashable, Codable {
         self.init(
             name: host.name, libvirtURI: host.spec.libvirt, ovsdbEndpoint: host.spec.ovsdb, bridge: host.spec.bridge,
             datapath: host.spec.datapath, storagePool: host.spec.storagePool, imagePool: host.spec.imagePool,
-            allowPrivateImageSources: host.spec.allowPrivateImageSources)
+            allowPrivateImageSources: host.spec.allowPrivateImageSources, virtualization: host.spec.virtualization,
+            physicalNetworks: host.spec.physicalNetworks)
     }
 }
 

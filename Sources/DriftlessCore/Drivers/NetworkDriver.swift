@@ -8,6 +8,8 @@ public enum OVSMarks {
     public static let owner = "driftless-owner"
     /// Set by libvirt (and by us) on the Interface: ties the port to the domain's `interfaceid`.
     public static let ifaceID = "iface-id"
+    /// On a trunk port: the physical network it carries.
+    public static let physicalNetwork = "driftless-physnet"
     public static let attachedMAC = "attached-mac"
 }
 
@@ -38,6 +40,29 @@ public struct DesiredPort: Sendable, Hashable, Codable {
     }
 }
 
+/// A host interface plugged into the integration bridge as a trunk of a physical network's VLANs.
+public struct DesiredTrunk: Sendable, Hashable, Codable {
+    /// The host interface, which is also the OVS port's name.
+    public var interface: String
+    public var physicalNetwork: String
+    /// The VLANs it carries, ascending; never empty (an empty `trunks` would carry every VLAN).
+    public var vlans: [Int]
+    public var owner: String?
+
+    public init(interface: String, physicalNetwork: String, vlans: [Int], owner: String? = nil) {
+        self.interface = interface
+        self.physicalNetwork = physicalNetwork
+        self.vlans = vlans
+        self.owner = owner
+    }
+
+    public var portMarks: [String: String] {
+        var marks = [OVSMarks.managed: "true", OVSMarks.physicalNetwork: physicalNetwork]
+        if let owner { marks[OVSMarks.owner] = owner }
+        return marks
+    }
+}
+
 /// A port found on a host's integration bridge.
 public struct ObservedPort: Sendable, Hashable, Codable {
     public var name: String
@@ -48,8 +73,12 @@ public struct ObservedPort: Sendable, Hashable, Codable {
     public var mtu: Int?
     /// The Port's external_ids.
     public var marks: [String: String]
+    /// The VLANs a trunk port carries (`trunks`), ascending.
+    public var trunks: [Int]
 
-    public init(name: String, interfaceID: String?, mac: String?, vlan: Int?, mtu: Int?, marks: [String: String]) {
+    public init(name: String, interfaceID: String?, mac: String?, vlan: Int?, mtu: Int?, marks: [String: String],
+                trunks: [Int] = []) {
+        self.trunks = trunks
         self.name = name
         self.interfaceID = interfaceID
         self.mac = mac
@@ -60,21 +89,27 @@ public struct ObservedPort: Sendable, Hashable, Codable {
 
     /// Driftless owns a port it marked, or whose iface-id is one of its NICs' (libvirt plugged it for us).
     public var isMarked: Bool { marks[OVSMarks.managed] == "true" }
+
+    /// A trunk Driftless plugged for a physical network.
+    public var physicalNetwork: String? { isMarked ? marks[OVSMarks.physicalNetwork] : nil }
 }
 
 /// Changes to one host's ports, applied in as few OVSDB transactions as possible.
 public struct PortChangeSet: Sendable, Hashable {
     /// Ports to create (for running instances whose port is missing) or to adopt and correct (tag, marks).
     public var ensure: [DesiredPort]
+    /// Trunk ports of physical networks to create or correct.
+    public var trunks: [DesiredTrunk]
     /// Names of owned ports to delete.
     public var delete: [String]
 
-    public init(ensure: [DesiredPort] = [], delete: [String] = []) {
+    public init(ensure: [DesiredPort] = [], trunks: [DesiredTrunk] = [], delete: [String] = []) {
         self.ensure = ensure
+        self.trunks = trunks
         self.delete = delete
     }
 
-    public var isEmpty: Bool { ensure.isEmpty && delete.isEmpty }
+    public var isEmpty: Bool { ensure.isEmpty && trunks.isEmpty && delete.isEmpty }
 }
 
 /// Drives one host's Open vSwitch: the integration bridge and the ports of instance NICs.
@@ -88,4 +123,11 @@ public protocol NetworkDriver: Sendable {
     /// The ports on the integration bridge, from the monitor cache.
     func observePorts() async throws -> Observed<[ObservedPort]>
     func apply(_ changes: PortChangeSet) async throws
+    /// Ports on the host's other bridges, by name, with the bridge holding each (an interface there
+    /// cannot become a trunk of the integration bridge).
+    func portsOnOtherBridges() async -> [String: String]
+}
+
+extension NetworkDriver {
+    public func portsOnOtherBridges() async -> [String: String] { [:] }
 }

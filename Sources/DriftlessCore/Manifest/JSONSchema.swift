@@ -139,7 +139,7 @@ public enum JSONSchema {
         case .absolutePath: return ["type": "string", "pattern": "^/"]
         case .libvirtURI: return ["type": "string", "pattern": "^[a-z0-9+]+:/"]
         case .ovsdbEndpoint: return ["type": "string", "pattern": "^(unix:/|tcp:|ssl:)"]
-        case .bridgeName: return ["type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"]
+        case .bridgeName, .interfaceName: return ["type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$"]
         }
     }
 }

@@ -216,6 +216,12 @@ struct Fields {
         spec.ovsdb = string("ovsdb") ?? spec.ovsdb
         spec.bridge = string("bridge") ?? spec.bridge
         spec.datapath = string("datapath").flatMap(Datapath.init) ?? spec.datapath
+        spec.virtualization = string("virtualization").flatMap(Virtualization.init) ?? spec.virtualization
+        spec.physicalNetworks = list("physicalNetworks").compactMap { node in
+            let fields = Fields(node)
+            guard let name = fields.string("name"), let interface = fields.string("interface") else { return nil }
+            return PhysicalNetworkMapping(name: name, interface: interface)
+        }
         spec.storagePool = pool("storagePool", default: spec.storagePool)
         spec.imagePool = pool("imagePool", default: spec.imagePool)
         let capacity = object("capacity")
@@ -276,7 +282,8 @@ struct Fields {
         if let start = dhcp.ipv4("start"), let end = dhcp.ipv4("end") {
             range = NetworkSpec.DHCPRange(start: start, end: end)
         }
-        return NetworkSpec(cidr: cidr, gateway: ipv4("gateway"), vlan: int("vlan") ?? 0, mtu: int("mtu"), dhcp: range)
+        return NetworkSpec(cidr: cidr, gateway: ipv4("gateway"), vlan: int("vlan") ?? 0, mtu: int("mtu"), dhcp: range,
+                           physicalNetwork: string("physicalNetwork"))
     }
 
     func volumeSpec() -> VolumeSpec {

@@ -27,6 +27,7 @@ public enum StringFormat: String, Sendable, CaseIterable {
     case libvirtURI
     case ovsdbEndpoint
     case bridgeName
+    case interfaceName
 
     /// A short phrase for error messages and docs.
     public var phrase: String {
@@ -44,6 +45,7 @@ public enum StringFormat: String, Sendable, CaseIterable {
         case .libvirtURI: "a libvirt URI, such as qemu:///system"
         case .ovsdbEndpoint: "an OVSDB endpoint: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT"
         case .bridgeName: "an OVS bridge name (at most 15 letters, digits, '-', '_' or '.')"
+        case .interfaceName: "a network interface name (at most 15 letters, digits, '-', '_' or '.')"
         }
     }
 }

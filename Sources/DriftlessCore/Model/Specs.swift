@@ -10,6 +10,27 @@ public enum Datapath: String, Sendable, Codable, Hashable {
     case netdev
 }
 
+/// How a host's guests run, as Nova's `virt_type`: `auto` asks the host's libvirt what it offers.
+public enum Virtualization: String, Sendable, Codable, Hashable {
+    case auto
+    /// Hardware acceleration (libvirt domain type `kvm`).
+    case kvm
+    /// Software emulation, QEMU's TCG (libvirt domain type `qemu`).
+    case qemu
+}
+
+/// A physical network of a host, as Neutron's `bridge_mappings`: the host interface that carries its
+/// VLANs off the host, plugged into the integration bridge as a trunk.
+public struct PhysicalNetworkMapping: Sendable, Codable, Hashable {
+    public var name: String
+    public var interface: String
+
+    public init(name: String, interface: String) {
+        self.name = name
+        self.interface = interface
+    }
+}
+
 /// A libvirt dir storage pool the engine ensures on a host.
 public struct PoolSpec: Sendable, Codable, Hashable {
     public var name: String
@@ -42,6 +63,8 @@ public struct HostSpec: Sendable, Codable, Hashable {
     public var ovsdb: String = defaultOVSDB
     public var bridge: String = "br-int"
     public var datapath: Datapath = .system
+    public var virtualization: Virtualization = .auto
+    public var physicalNetworks: [PhysicalNetworkMapping] = []
     public var storagePool: PoolSpec = defaultStoragePool
     public var imagePool: PoolSpec = defaultImagePool
     public var capacity: Capacity?
@@ -119,6 +142,8 @@ public struct NetworkSpec: Sendable, Codable, Hashable {
     public var vlan: Int
     public var mtu: Int?
     public var dhcp: DHCPRange?
+    /// The physical network (a Host's `physicalNetworks` name) the VLAN runs on; nil: internal to the host.
+    public var physicalNetwork: String?
 
     /// The gateway, defaulting to the first host address of the CIDR.
     public var effectiveGateway: IPv4Address { gateway ?? cidr.firstHost }

@@ -4,9 +4,12 @@ public struct HostObservation: Sendable {
     public var compute: Observed<ComputeObservation>
     public var storage: Observed<StorageObservation>
     public var ports: Observed<[ObservedPort]>
+    /// Ports on the host's other OVS bridges, by name, with the bridge holding each.
+    public var portsOnOtherBridges: [String: String]
 
     public init(target: HostTarget, compute: Observed<ComputeObservation>, storage: Observed<StorageObservation>,
-                ports: Observed<[ObservedPort]>) {
+                ports: Observed<[ObservedPort]>, portsOnOtherBridges: [String: String] = [:]) {
+        self.portsOnOtherBridges = portsOnOtherBridges
         self.target = target
         self.compute = compute
         self.storage = storage
@@ -63,7 +66,7 @@ public enum ApplyStep: Sendable {
         case let .updateInstance(host, r, _): "update-instance \(r.id.qualifiedName)@\(host)"
         case let .deleteInstance(host, o): "delete-instance \(o.id.qualifiedName)@\(host)"
         case let .ensurePorts(host, set):
-            "ports \(Set(set.ensure.map { "\($0.identity.owner.project)/\($0.identity.owner.instance)" } + set.delete).sorted().joined(separator: ","))@\(host)"
+            "ports \(Set(set.ensure.map { "\($0.identity.owner.project)/\($0.identity.owner.instance)" } + set.trunks.map(\.interface) + set.delete).sorted().joined(separator: ","))@\(host)"
         }
     }
 }
@@ -228,15 +231,20 @@ public enum Planner {
                 let owner = NICOwner(project: instance.project ?? "", instance: instance.name, network: nic.network, ordinal: ordinal)
                 return NICAttachment(identity: NICIdentity(owner: owner), bridge: host.target.bridge, vlan: network.spec.vlan,
                                      mtu: network.spec.mtu, address: nic.ip ?? addresses[owner],
-                                     prefixLength: network.spec.cidr.prefixLength, gateway: network.spec.effectiveGateway)
+                                     prefixLength: network.spec.cidr.prefixLength, gateway: network.spec.effectiveGateway,
+                                     disableOffloads: host.target.datapath == .netdev)
             }
-            let keys = instance.spec.users.flatMap { usersByName[$0]?.spec.sshKeys ?? [] }
+            if let problem = physicalNetworkProblem(instance, on: host, networks: networks) {
+                diagnostics.append(problem)
+                continue
+            }
+            let accounts = guestAccounts(instance, users: usersByName)
             var request = InstanceRequest(
                 id: instance.id, vcpus: instance.spec.vcpus, memory: instance.spec.memory, power: instance.spec.power,
                 rootDisk: RootDiskRequest(volumeName: StorageNaming.rootDiskName(project: instance.project ?? "", instance: instance.name),
                                           size: instance.spec.rootDisk, image: observedImage),
                 volumes: instance.spec.volumes.compactMap { volumePaths[ObjectID(.volume, project: instance.project, $0)] },
-                nics: nics, seed: CloudInitSeed(hostname: instance.name, sshKeys: keys, userData: instance.spec.userData),
+                nics: nics, seed: CloudInitSeed(hostname: instance.name, accounts: accounts, userData: instance.spec.userData),
                 specHash: "", commit: commit, owner: owner)
             request.specHash = StableHash.sha256Hex("\(request.vcpus)|\(request.memory)|\(request.power)|\(request.rootDisk.image.volumeName)|\(request.rootDisk.size)|\(request.volumes.map(\.path))|\(request.nics.map(\.identity.mac))|\(request.seedHash)")
 
@@ -247,8 +255,11 @@ public enum Planner {
                                FieldChange(field: "rootDisk", before: nil, after: instance.spec.rootDisk.description)]
                 if !nics.isEmpty {
                     created.append(FieldChange(field: "networks", before: nil, after: nics.map {
-                        "\($0.identity.owner.network) (vlan \($0.vlan), \($0.address?.description ?? "dhcp"))"
+                        "\($0.identity.owner.network) (vlan \($0.vlan), \($0.address?.description ?? "dhcp")\($0.disableOffloads ? ", offloads off" : ""))"
                     }.joined(separator: ", ")))
+                }
+                if !accounts.isEmpty {
+                    created.append(FieldChange(field: "users", before: nil, after: GuestAccount.describe(accounts)))
                 }
                 if !instance.spec.volumes.isEmpty {
                     created.append(FieldChange(field: "volumes", before: nil, after: instance.spec.volumes.joined(separator: ", ")))
@@ -310,8 +321,12 @@ public enum Planner {
             // Ports of instances being deleted go with their domain (libvirt unplugs them).
             let leaving = Set((host.compute.value?.instances ?? []).filter { !desiredIDs.contains($0.id) }
                 .flatMap { $0.nics.compactMap(\.interfaceID) })
+            let trunks = trunkChanges(desired, on: host, owner: owner)
+            steps.insert(contentsOf: trunks.steps, at: 0)
+            diagnostics += trunks.diagnostics
             let strayPorts = (host.ports.value ?? []).filter { port in
                 guard port.isMarked, owner == nil || port.marks[OVSMarks.owner] == owner else { return false }
+                if port.physicalNetwork != nil { return !trunks.wanted.contains(port.name) }
                 guard let id = port.interfaceID else { return true }
                 return !desiredInterfaceIDs.contains(id) && !leaving.contains(id)
             }
@@ -376,6 +391,12 @@ public enum Planner {
             changes.append(FieldChange(field: "networks", before: currentNICs.joined(separator: ", "),
                                        after: wantedNICs.joined(separator: ", "), effect: .live))
         }
+        for nic in request.nics {
+            guard let now = observed.nics.first(where: { $0.mac == nic.identity.mac }), now.offloadsOff != nic.disableOffloads else { continue }
+            let field = "networks.\(nic.identity.owner.network)[\(nic.identity.owner.ordinal)].offloads"
+            changes.append(FieldChange(field: field, before: now.offloadsOff ? "off" : "on", after: nic.disableOffloads ? "off" : "on",
+                                       effect: running ? .reboot : .live))
+        }
         let power: PowerState? = switch observed.power {
         case .running: .running
         case .stopped: .stopped
@@ -385,7 +406,11 @@ public enum Planner {
             changes.append(FieldChange(field: "power", before: power?.rawValue ?? "other", after: request.power.rawValue, effect: .live))
         }
         if observed.seedHash != request.seedHash {
-            changes.append(FieldChange(field: "cloud-init (users, userData, addresses)", before: nil, after: nil, effect: .reboot,
+            let users = GuestAccount.describe(request.seed.accounts)
+            if let before = observed.seedUsers, before != users {
+                changes.append(FieldChange(field: "users", before: before, after: users, effect: .reboot))
+            }
+            changes.append(FieldChange(field: "cloud-init (users, keys, userData, addresses)", before: nil, after: nil, effect: .reboot,
                                        sensitive: true))
         }
         return changes
@@ -414,6 +439,99 @@ public enum Planner {
             }
         }
         return (changes, fixes)
+    }
+
+    /// The guest accounts of an instance: each enabled User it lists, with that user's keys; sudo for a
+    /// cloud admin or an admin of the instance's project. A disabled user gets no account.
+    static func guestAccounts(_ instance: Instance, users: [String: User]) -> [GuestAccount] {
+        var seen = Set<String>()
+        return instance.spec.users.compactMap { name -> GuestAccount? in
+            guard seen.insert(name).inserted, let user = users[name], user.spec.enabled else { return nil }
+            let projectAdmin = user.spec.roles.contains { $0.project == instance.project && $0.role == .admin }
+            return GuestAccount(name: user.name, sshKeys: user.spec.sshKeys, sudo: user.spec.admin || projectAdmin)
+        }
+    }
+
+    /// A NIC on a network that runs on a physical network needs the instance's host to map that physical
+    /// network to an interface that exists there and is in no other bridge.
+    static func physicalNetworkProblem(_ instance: Instance, on host: HostObservation, networks: [ObjectID: Network]) -> Diagnostic? {
+        for (index, nic) in instance.spec.networks.enumerated() {
+            guard let network = networks[ObjectID(.network, project: instance.project, nic.network)],
+                  let physical = network.spec.physicalNetwork else { continue }
+            let field = "spec.networks[\(index)].network"
+            guard let mapping = host.target.physicalNetworks.first(where: { $0.name == physical }) else {
+                return Diagnostic(.error, at: instance.location(of: field), field: field,
+                                  "network \(network.name) runs on physical network \(physical), which host \(host.target.name) does not map",
+                                  hint: "add \(physical) to host \(host.target.name)'s physicalNetworks, or place the instance on a host that maps it")
+            }
+            _ = mapping
+        }
+        return nil
+    }
+
+    /// The trunks of `host`'s physical networks that carry at least one declared network's VLAN, each as
+    /// it should be; an interface that is missing or in another bridge is a plan error on the Host.
+    static func trunkChanges(_ desired: DesiredState, on host: HostObservation, owner: String?)
+        -> (steps: [(PlannedAction, ApplyStep)], wanted: Set<String>, diagnostics: [Diagnostic])
+    {
+        guard host.isKnown else { return ([], [], []) }
+        let declared = desired.hosts.first { $0.name == host.target.name }
+        let observed = Dictionary((host.ports.value ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var trunks: [DesiredTrunk] = []
+        var changes: [FieldChange] = []
+        var wanted = Set<String>()
+        var diagnostics: [Diagnostic] = []
+        for (index, mapping) in host.target.physicalNetworks.enumerated() {
+            let vlans = Set(desired.networks.filter { $0.spec.physicalNetwork == mapping.name }.map(\.spec.vlan)).sorted()
+            guard !vlans.isEmpty else { continue }
+            wanted.insert(mapping.interface)
+            if let problem = trunkProblem(mapping, on: host) {
+                let field = "spec.physicalNetworks[\(index)].interface"
+                diagnostics.append(Diagnostic(.error, at: declared?.location(of: field), field: field, problem))
+                continue
+            }
+            let trunk = DesiredTrunk(interface: mapping.interface, physicalNetwork: mapping.name, vlans: vlans, owner: owner)
+            let after = "\(mapping.interface) trunk \(vlans.map(String.init).joined(separator: ","))"
+            let field = "physicalNetworks.\(mapping.name)"
+            guard let port = observed[mapping.interface] else {
+                changes.append(FieldChange(field: field, before: nil, after: after, effect: .live))
+                trunks.append(trunk)
+                continue
+            }
+            guard port.isMarked else {
+                let field = "spec.physicalNetworks[\(index)].interface"
+                diagnostics.append(Diagnostic(.error, at: declared?.location(of: field), field: field,
+                                              "port \(mapping.interface) on bridge \(host.target.bridge) of host \(host.target.name) was not made by Driftless; it is left alone"))
+                continue
+            }
+            if port.trunks != vlans || port.vlan != nil || port.physicalNetwork != mapping.name {
+                let before = port.vlan.map { "\(port.name) tag \($0)" }
+                    ?? "\(port.name) trunk \(port.trunks.isEmpty ? "(all)" : port.trunks.map(String.init).joined(separator: ","))"
+                changes.append(FieldChange(field: field, before: before, after: after, effect: .live))
+                trunks.append(trunk)
+            }
+        }
+        guard !trunks.isEmpty else { return ([], wanted, diagnostics) }
+        let action = PlannedAction(action: .update, id: ObjectID(.host, host.target.name), host: host.target.name,
+                                   source: declared?.source?.location, changes: changes,
+                                   note: "host interfaces plugged into \(host.target.bridge) as trunks of the physical networks' VLANs")
+        return ([(action, .ensurePorts(host: host.target.name, PortChangeSet(trunks: trunks)))], wanted, diagnostics)
+    }
+
+    /// Why `mapping`'s interface cannot be plugged into `host`'s bridge, if it cannot.
+    static func trunkProblem(_ mapping: PhysicalNetworkMapping, on host: HostObservation) -> String? {
+        let name = mapping.interface
+        if let holder = host.portsOnOtherBridges[name] {
+            return "interface \(name) (physical network \(mapping.name)) is already a port of bridge \(holder) on host \(host.target.name); it is left alone"
+        }
+        guard let interfaces = host.compute.value?.hostInterfaces else { return nil }
+        guard let interface = interfaces.first(where: { $0.name == name }) else {
+            return "interface \(name) of physical network \(mapping.name) does not exist on host \(host.target.name)"
+        }
+        if let bridge = interface.bridge {
+            return "interface \(name) (physical network \(mapping.name)) is already in bridge \(bridge) on host \(host.target.name); it is left alone"
+        }
+        return nil
     }
 
     static func names(_ paths: Set<String>) -> String {

@@ -109,6 +109,7 @@ public enum ReferenceDocs {
             case .libvirtURI: return "libvirt URI"
             case .ovsdbEndpoint: return "OVSDB endpoint"
             case .bridgeName: return "bridge name"
+            case .interfaceName: return "interface name"
             }
         case let .integer(min, max):
             return "integer" + range(min.map(String.init), max.map(String.init))

@@ -19,3 +19,18 @@ public final class LockedCounter: @unchecked Sendable {
         }
     }
 }
+
+/// A value many threads may read and replace (a setting resolved once and then shared).
+public final class LockedValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    public init(_ value: Value) {
+        stored = value
+    }
+
+    public var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}

@@ -240,6 +240,9 @@ struct SchemaChecker {
         case .bridgeName:
             return Formats.isBridgeName(value) ? nil
                 : ParseProblem("\"\(value)\" is not a bridge name", hint: "at most 15 letters, digits, '-', '_' or '.'")
+        case .interfaceName:
+            return Formats.isBridgeName(value) ? nil
+                : ParseProblem("\"\(value)\" is not an interface name", hint: "at most 15 letters, digits, '-', '_' or '.'")
         }
     }
 }

@@ -26,6 +26,7 @@ struct Validator {
     mutating func run() -> Diagnostics {
         checkProjectsExist()
         checkHostPools()
+        checkPhysicalNetworks()
         checkUsers()
         checkImages()
         checkNetworks()
@@ -389,6 +390,46 @@ struct Validator {
                     at: host.location(of: "spec.imagePool.path"), field: "spec.imagePool.path",
                     hint: "give each pool its own directory")
             }
+        }
+    }
+
+    /// Each host maps a physical network once and plugs an interface into one physical network; a Network's
+    /// `physicalNetwork` must be one some host maps (which host an instance needs it on is the planner's).
+    mutating func checkPhysicalNetworks() {
+        var mapped: Set<String> = []
+        for host in state.hosts {
+            var names: [String: Int] = [:]
+            var interfaces: [String: Int] = [:]
+            for (index, mapping) in host.spec.physicalNetworks.enumerated() {
+                let field = "spec.physicalNetworks[\(index)]"
+                mapped.insert(mapping.name)
+                if let first = names[mapping.name] {
+                    diagnostics.error("physical network \(mapping.name) is mapped twice on host \(host.name) (first at physicalNetworks[\(first)])",
+                                      at: host.location(of: field + ".name"), field: field + ".name")
+                } else {
+                    names[mapping.name] = index
+                }
+                if let first = interfaces[mapping.interface] {
+                    diagnostics.error("interface \(mapping.interface) already carries physicalNetworks[\(first)] on host \(host.name); an interface is one trunk",
+                                      at: host.location(of: field + ".interface"), field: field + ".interface")
+                } else {
+                    interfaces[mapping.interface] = index
+                }
+                if mapping.interface == host.spec.bridge {
+                    diagnostics.error("interface \(mapping.interface) is the host's integration bridge itself",
+                                      at: host.location(of: field + ".interface"), field: field + ".interface",
+                                      hint: "name the host interface that leads to the physical network, such as eth1")
+                }
+            }
+        }
+        for network in inSourceOrder(state.networks) {
+            guard let physical = network.spec.physicalNetwork, !mapped.contains(physical) else { continue }
+            let known = mapped.sorted()
+            diagnostics.error(
+                "no host maps physical network \(physical)" + (known.isEmpty ? "" : " (mapped: \(known.joined(separator: ", ")))"),
+                at: network.location(of: "spec.physicalNetwork"), field: "spec.physicalNetwork",
+                hint: known.isEmpty ? "add it to a Host's physicalNetworks, or remove physicalNetwork to keep the network inside the host"
+                    : Suggestion.closest(to: physical, in: known).map { "did you mean \($0)?" })
         }
     }
 
