@@ -83,6 +83,8 @@ final class ProgressPrinter: @unchecked Sendable {
             line = "\(counter) \(paint("retrying ", "33")) \(event.step): \(event.detail ?? "")"
         case .succeeded:
             line = "\(counter) \(paint("done     ", "32")) \(event.step)\(elapsed(event.step))"
+            // What an update did (each field's effect, how a guest was powered off) is the report's news.
+            if event.step.hasPrefix("update-instance "), let detail = event.detail, !detail.isEmpty { line += ": \(detail)" }
         case .failed:
             line = "\(counter) \(paint("FAILED   ", "31")) \(event.step)\(elapsed(event.step)): \(event.detail ?? "")"
         case .skipped:

@@ -78,12 +78,18 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             var instances: [ObservedInstance] = []
             var unmanaged: Set<String> = []
             for domain in try connection.listAllDomains() {
-                let name = try domain.name()
-                guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
-                    unmanaged.insert(name)
+                do {
+                    let name = try domain.name()
+                    guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
+                        unmanaged.insert(name)
+                        continue
+                    }
+                    instances.append(try observe(domain, name: name, marker: marker))
+                } catch let error as LibvirtError where error.code == .noDomain {
+                    // Undefined between the listing and this read (by someone else, or a delete running
+                    // beside): it is gone, which is what the next observation will say too.
                     continue
                 }
-                instances.append(try observe(domain, name: name, marker: marker))
             }
             // The interface driver may be missing on a host: then the planner cannot check interfaces.
             let interfaces = try? connection.hostInterfaces()

@@ -15,8 +15,8 @@ struct ValidateCommandTests {
         try scratch.copyLab(to: "cloud")
         let path = scratch.path + "/cloud/instances.yaml"
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        try text.replacingOccurrences(of: "memory: 128MiB\n  rootDisk: 1GiB\n  networks:\n    - network: frontend\n      ip: 10.10.0.11",
-                                      with: "memory: 2GB\n  rootDisk: 1GiB\n  networks:\n    - network: frontend\n      ip: 10.10.0.11")
+        try text.replacingOccurrences(of: "memory: 512MiB\n  rootDisk: 4GiB\n  networks:\n    - network: frontend\n      ip: 10.10.0.11",
+                                      with: "memory: 2GB\n  rootDisk: 4GiB\n  networks:\n    - network: frontend\n      ip: 10.10.0.11")
             .write(toFile: path, atomically: true, encoding: .utf8)
 
         let output = try DriftlessBinary.run(["validate", "cloud"], in: scratch.path)
