@@ -304,6 +304,22 @@ struct ValidationTableTests {
             """), line: 11, column: 9, message: "unknown host \"node-9\"", hint: "no Host is declared, so the only host is \"local\""),
         ValidationCase(name: "document is not a mapping", yaml: "- a\n- b\n", line: 1, column: 1,
                        message: "a manifest document must be a mapping"),
+        // Physical networks (issue 11).
+        ValidationCase(name: "physical network no host maps", yaml: """
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: n9, project: shop}
+            spec: {cidr: 10.9.0.0/24, vlan: 49, physicalNetwork: physnet1}
+            """, line: 4, column: 54, message: "no host maps physical network physnet1",
+            hint: "add it to a Host's physicalNetworks, or remove physicalNetwork to keep the network inside the host"),
+        hostCase("one interface for two physical networks", "physicalNetworks: [{name: a, interface: eth1}, {name: b, interface: eth1}]",
+                 column: 71, message: "interface eth1 already carries physicalNetworks[0] on host h1; an interface is one trunk"),
+        hostCase("a physical network mapped twice", "physicalNetworks: [{name: a, interface: eth1}, {name: a, interface: eth2}]",
+                 column: 57, message: "physical network a is mapped twice on host h1 (first at physicalNetworks[0])"),
+        hostCase("an interface name that is not one", "physicalNetworks: [{name: a, interface: \"eth1;rm\"}]", column: 43,
+                 message: "\"eth1;rm\" is not an interface name"),
+        hostCase("an unknown virtualization", "virtualization: xen", column: 19,
+                 message: "\"xen\" is not one of: auto, kvm, qemu"),
         // Hostile shapes (issue 10): each refused with the line of the field that is wrong.
         hostCase("libvirt ext transport", "libvirt: \"qemu+ext:///system?command=/tmp/x.sh\"", column: 12,
                  message: "the libvirt transport \"ext\" runs a program on the controller and is never allowed"),
