@@ -245,6 +245,69 @@ final class OVSNetworkDriverTests: XCTestCase {
         XCTAssertEqual(transactions, 1, "only the bridge was created")
     }
 
+    /// A physical network's interface (a veth here) becomes a trunk port of exactly the mapped VLANs,
+    /// marked as Driftless's; a changed VLAN set is corrected in place; an unmanaged port of that name is
+    /// refused; and a trunk is deleted like any other owned port. Checked with ovs-vsctl.
+    func testPhysicalNetworkInterfaceBecomesAMarkedTrunkOfItsVLANs() async throws {
+        let driver = try await driver()
+        try await driver.ensureBridge()
+        let veth = "dlv\(tag.prefix(8))"
+        try OVS.run("/usr/sbin/ip", ["link", "add", veth, "type", "veth", "peer", "name", veth + "p"])
+        defer { _ = try? OVS.run("/usr/sbin/ip", ["link", "del", veth]) }
+        let trunk = DesiredTrunk(interface: veth, physicalNetwork: "physnet1", vlans: [100, 200], owner: "install-1")
+        let created = try await driver.applyChanges(PortChangeSet(trunks: [trunk]))
+        XCTAssertEqual(created.created, [veth])
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "trunks"), "[100, 200]")
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "tag"), "[]")
+        XCTAssertEqual(try portMarks(veth)[OVSMarks.physicalNetwork], "physnet1")
+        XCTAssertEqual(try portMarks(veth)[OVSMarks.managed], "true")
+        let ports = try await driver.observePorts().value ?? []
+        let observed = try XCTUnwrap(ports.first { $0.name == veth })
+        XCTAssertEqual(observed.trunks, [100, 200])
+        XCTAssertEqual(observed.physicalNetwork, "physnet1")
+
+        // Again: nothing to do. Then someone retags it: corrected in place, same row.
+        let again = try await driver.applyChanges(PortChangeSet(trunks: [trunk]))
+        XCTAssertEqual(again.unchanged, [veth])
+        XCTAssertEqual(again.transactions, 0)
+        let uuid = try OVS.vsctl("get", "Port", veth, "_uuid")
+        try OVS.vsctl("set", "Port", veth, "trunks=300", "tag=5")
+        try await waitUntilObserved(driver) { $0.contains { $0.name == veth && $0.vlan == 5 } }
+        let fixed = try await driver.applyChanges(PortChangeSet(trunks: [trunk]))
+        XCTAssertEqual(fixed.updated, [veth])
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "trunks"), "[100, 200]")
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "tag"), "[]")
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "_uuid"), uuid)
+
+        // An empty VLAN list would trunk everything: refused before anything is sent.
+        do {
+            try await driver.apply(PortChangeSet(trunks: [DesiredTrunk(interface: veth, physicalNetwork: "physnet1", vlans: [])]))
+            XCTFail("an empty trunk must be refused")
+        } catch let error as OVSNetworkDriverError {
+            XCTAssertEqual(error.code, .invalidRequest)
+        }
+
+        // The trunk goes like any port Driftless owns.
+        let deleted = try await driver.applyChanges(PortChangeSet(delete: [veth]))
+        XCTAssertEqual(deleted.deleted, [veth])
+        XCTAssertFalse(try listPorts().contains(veth))
+
+        // Someone else's port with that name is never taken over.
+        try OVS.vsctl("--no-wait", "add-port", bridgeName, veth)
+        try await waitUntilObserved(driver) { $0.contains { $0.name == veth } }
+        do {
+            try await driver.apply(PortChangeSet(trunks: [trunk]))
+            XCTFail("an unmanaged port with the interface's name must be refused")
+        } catch let error as OVSNetworkDriverError {
+            XCTAssertEqual(error.code, .nameCollision)
+            XCTAssertTrue(error.message.contains("physical network physnet1"), error.message)
+        }
+        XCTAssertEqual(try portMarks(veth), [:])
+        XCTAssertEqual(try OVS.vsctl("get", "Port", veth, "trunks"), "[]")
+        let elsewhere = await driver.portsOnOtherBridges()
+        XCTAssertNil(elsewhere[veth], "the integration bridge's own ports are not 'elsewhere'")
+    }
+
     func testDeletesRemoveOnlyMarkedPortsAndNeverTouchUnmanagedOnes() async throws {
         let driver = try await driver()
         try await driver.ensureBridge()
