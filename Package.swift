@@ -95,6 +95,12 @@ let package = Package(
             name: "DriftlessLibvirtBench",
             dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
         ),
+        /// The dashboard's pages and topology SVG, rendered from plain values (no I/O, no server): what a
+        /// user may see is decided before rendering, through the core's access views.
+        .target(
+            name: "DriftlessDashboard",
+            dependencies: ["DriftlessCore"]
+        ),
         /// `driftless serve`: the daemon (poll, webhooks, event-driven drift) and its HTTP API.
         .target(
             name: "DriftlessServer",
@@ -147,6 +153,8 @@ let package = Package(
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
         .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
+        .testTarget(name: "DriftlessDashboardTests", dependencies: ["DriftlessDashboard", "DriftlessCore"],
+                    exclude: ["Snapshots"]),
         .testTarget(
             name: "DriftlessCommandsTests",
             dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",
