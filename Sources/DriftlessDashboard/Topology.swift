@@ -10,11 +10,11 @@ import DriftlessCore
 /// and by words in the box.
 public enum Topology {
     static let margin = 16.0
-    static let boxWidth = 260.0
+    static let boxWidth = 320.0
     static let laneGap = 44.0
     static let laneWidth = 150.0
     static let headerHeight = 86.0
-    static let bandHeader = 34.0
+    static let bandHeader = 46.0
     static let rowHeight = 38.0
     static let boxHeight = 32.0
     static let bandGap = 14.0
@@ -82,9 +82,11 @@ public enum Topology {
             let members = (byHost[hostName] ?? []).sorted { ($0.project, $0.name) < ($1.project, $1.name) }
             let bandHeight = bandHeader + Double(members.count) * rowHeight + 6
             body.append("<g class=\"t-host\"><rect class=\"t-band\" x=\"\(margin - 6)\" y=\"\(y)\" width=\"\(width - 2 * margin + 12)\" height=\"\(bandHeight)\" rx=\"8\"/>")
-            // The host's bridge crosses the lanes it carries; its label says which.
-            let bridgeY = y + 17
+            // The host's bridge crosses the lanes it trunks, under the host's name.
+            let bridgeY = y + 33
             if let first = laneOrder.first, let last = laneOrder.last {
+                let bridge = hostRows[hostName].map { "bridge \($0.bridge)" } ?? "bridge"
+                body.append("<text class=\"t-small t-muted\" x=\"\(first.x - 14)\" y=\"\(bridgeY + 4)\" text-anchor=\"end\">\(bridge)</text>")
                 body.append("<line class=\"t-bridge\" x1=\"\(first.x - 6)\" y1=\"\(bridgeY)\" x2=\"\(last.x + 6)\" y2=\"\(bridgeY)\"/>")
                 for lane in laneOrder {
                     body.append("<circle class=\"t-dot\" cx=\"\(lane.x)\" cy=\"\(bridgeY)\" r=\"3\"/>")
@@ -94,7 +96,7 @@ public enum Topology {
             var detail = ""
             var status: HTML = .empty
             if let row = hostRows[hostName] {
-                detail = " · \(row.bridge) (\(row.datapath)) · \(members.count) instance\(members.count == 1 ? "" : "s")"
+                detail = " · \(row.libvirt) · \(row.datapath) datapath · \(members.count) instance\(members.count == 1 ? "" : "s")"
                 status = switch row.reachable {
                 case .some(true): " <tspan class=\"t-ok\">● reachable</tspan>"
                 case .some(false): " <tspan class=\"t-bad\">● unreachable</tspan>"
@@ -103,7 +105,7 @@ public enum Topology {
             } else if !hostName.isEmpty {
                 detail = " · \(members.count) instance\(members.count == 1 ? "" : "s")"
             }
-            body.append("<text x=\"\(margin + 4)\" y=\"\(y + 21)\"><tspan class=\"t-head\">\(title)</tspan><tspan class=\"t-muted\">\(detail)</tspan>\(status)</text>")
+            body.append("<text x=\"\(margin + 4)\" y=\"\(y + 19)\"><tspan class=\"t-head\">\(title)</tspan><tspan class=\"t-muted\">\(detail)</tspan>\(status)</text>")
             var rowY = y + bandHeader
             for instance in members {
                 body.append(row(instance, y: rowY, lanes: lanes))
@@ -166,8 +168,10 @@ public enum Topology {
         }
         var status = instance.power
         if let declared = instance.declaredPower, declared != instance.power, instance.power != "unknown" { status += " (declared \(declared))" }
+        // The second line fits the box: the power state, then as much of the drift as there is room for.
+        let room = max(12, 54 - status.count)
         let driftText: HTML = instance.drift.map { mark in
-            "<tspan class=\"\(mark.type == .missing ? "t-bad" : "t-warn")\"> · \(clip(mark.text, 36))</tspan>"
+            "<tspan class=\"\(mark.type == .missing ? "t-bad" : "t-warn")\"> · \(clip(mark.text, room))</tspan>"
         } ?? (instance.power == "unknown" ? .empty : "<tspan class=\"t-ok\"> · in sync</tspan>")
         let tooltip = "\(instance.project)/\(instance.name): \(status)" + (instance.drift.map { " — \($0.text)" } ?? "")
             + instance.nics.map { " — \($0.network) \($0.address ?? "dhcp")" }.joined()
@@ -185,7 +189,7 @@ public enum Topology {
             <g class="t-instance"><title>\(tooltip)</title>\
             <rect class="t-box\(kind)" x="\(x)" y="\(boxY)" width="\(boxWidth)" height="\(boxHeight)" rx="6"/>\
             <circle class="\(dotClass)" cx="\(x + 12)" cy="\(boxY + 11)" r="4.5"/>\
-            <text x="\(x + 24)" y="\(boxY + 14)"><tspan class="t-name">\(clip(instance.name, 26))</tspan><tspan class="t-small t-muted"> \(clip(instance.project, 16))\(extra)</tspan></text>\
+            <text x="\(x + 24)" y="\(boxY + 14)"><tspan class="t-name">\(clip(instance.name, 30))</tspan><tspan class="t-small t-muted"> \(clip(instance.project, 20))\(extra)</tspan></text>\
             <text class="t-small" x="\(x + 24)" y="\(boxY + 27)"><tspan class="\(powerClass)">\(status)</tspan>\(driftText)</text>\
             \(parts)</g>
             """
