@@ -101,11 +101,11 @@ let package = Package(
             name: "DriftlessDashboard",
             dependencies: ["DriftlessCore"]
         ),
-        /// `driftless serve`: the daemon (poll, webhooks, event-driven drift) and its HTTP API.
+        /// `driftless serve`: the daemon (poll, webhooks, event-driven drift), its HTTP API and dashboard.
         .target(
             name: "DriftlessServer",
             dependencies: [
-                "DriftlessEngine", "DriftlessCore", "DriftlessStore", "DriftlessGit",
+                "DriftlessEngine", "DriftlessCore", "DriftlessStore", "DriftlessGit", "DriftlessDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
