@@ -152,7 +152,9 @@ let package = Package(
         .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
-        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
+        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore",
+                                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                                 .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "DriftlessDashboardTests", dependencies: ["DriftlessDashboard", "DriftlessCore"],
                     exclude: ["Snapshots"]),
         .testTarget(

@@ -55,7 +55,7 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/") { request, _ in
             try await page(request) { viewer, chrome in
-                Pages.overview(DashboardView(grant: viewer.grant, input: try await input(runs: 8)), chrome: chrome)
+                Pages.overview(DashboardView(grant: viewer.grant, input: try await input(viewer.grant, runs: 8)), chrome: chrome)
             } signedOut: {
                 Self.html(Pages.signIn(theme: Self.theme(request)))
             }
@@ -72,7 +72,7 @@ struct DashboardRoutes: Sendable {
         router.get("/projects/:name") { request, context in
             let name = context.parameters.get("name") ?? ""
             return try await page(request) { viewer, chrome in
-                let view = DashboardView(grant: viewer.grant, input: try await input(runs: 0))
+                let view = DashboardView(grant: viewer.grant, input: try await input(viewer.grant, runs: 0))
                 // An unknown project and one the user has no role in look the same.
                 if let page = Pages.project(view, name: name, chrome: chrome) { return (page, .ok) }
                 return (Pages.message(title: "No such project", "There is no project \(name) that you have a role in.", chrome: chrome), .notFound)
@@ -101,19 +101,19 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/drift") { request, _ in
             try await page(request) { viewer, chrome in
-                Pages.drift(DashboardView(grant: viewer.grant, input: try await input(runs: 0)), chrome: chrome)
+                Pages.drift(DashboardView(grant: viewer.grant, input: try await input(viewer.grant, runs: 0)), chrome: chrome)
             }
         }
         router.get("/topology") { request, _ in
             let project = request.uri.queryParameters.get("project").map { String($0) }
             return try await page(request) { viewer, chrome in
-                Pages.topology(DashboardView(grant: viewer.grant, input: try await input(runs: 0)), project: project, chrome: chrome)
+                Pages.topology(DashboardView(grant: viewer.grant, input: try await input(viewer.grant, runs: 0)), project: project, chrome: chrome)
             }
         }
         router.get("/topology.svg") { request, _ in
             let project = request.uri.queryParameters.get("project").map { String($0) }
             guard let viewer = try? await self.viewer(request) else { return Self.html(Pages.signIn(error: "Sign in first."), status: .unauthorized) }
-            let svg = Topology.svg(DashboardView(grant: viewer.grant, input: try await input(runs: 0)), project: project, standalone: true)
+            let svg = Topology.svg(DashboardView(grant: viewer.grant, input: try await input(viewer.grant, runs: 0)), project: project, standalone: true)
             return Response(status: .ok, headers: [
                 .contentType: "image/svg+xml; charset=utf-8", .cacheControl: "no-store", .xContentTypeOptions: "nosniff",
                 .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
@@ -250,7 +250,8 @@ struct DashboardRoutes: Sendable {
 
     // MARK: - What pages are drawn from
 
-    func input(runs limit: Int) async throws -> DashboardInput {
+    /// What a page of `grant` is drawn from, with its `limit` latest runs as the API shows them.
+    func input(_ grant: AccessPolicy.Grant, runs limit: Int) async throws -> DashboardInput {
         let applied = await daemon.appliedCommit
         let observation = await daemon.observation
         let store = daemon.store
@@ -260,7 +261,8 @@ struct DashboardRoutes: Sendable {
                                       date: commit.summary?.date)
             },
             state: applied?.state, hosts: observation?.hosts ?? [], observedAt: observation?.at,
-            allocations: (try? store.loadAllocations()) ?? [], drift: try store.latestDrift(), runs: [], now: Date())
+            allocations: (try? store.loadAllocations()) ?? [], drift: try store.latestDrift(),
+            runs: limit > 0 ? try runs(grant: grant, limit: limit) : [], now: Date())
     }
 
     /// The latest runs as the API shows them to `grant`.
