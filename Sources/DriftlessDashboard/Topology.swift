@@ -1,4 +1,5 @@
 import DriftlessCore
+import Foundation
 
 /// The topology picture, server-side SVG: networks as vertical lanes, instances as boxes wired to the
 /// lanes of their networks with their addresses, hosts as bands grouping their instances, each host's
@@ -60,6 +61,7 @@ public enum Topology {
     /// namespace and styles for serving it as a file.
     public static func svg(_ view: DashboardView, project: String? = nil, standalone: Bool = false) -> HTML {
         let networks = view.networks.filter { project == nil || $0.project == project }
+            .sorted { natural($0.project, $1.project) ?? natural($0.name, $1.name) ?? false }
         let instances = view.instances.filter { project == nil || $0.project == project }
         var lanes: [String: Lane] = [:]
         var laneOrder: [Lane] = []
@@ -73,15 +75,17 @@ public enum Topology {
 
         // Hosts in name order (instances without a host last), instances by project and name.
         let byHost = Dictionary(grouping: instances) { $0.host ?? "" }
-        let hostNames = byHost.keys.filter { !$0.isEmpty }.sorted() + (byHost[""] == nil ? [] : [""])
+        let hostNames = byHost.keys.filter { !$0.isEmpty }.sorted { natural($0, $1) ?? false } + (byHost[""] == nil ? [] : [""])
         let hostRows = Dictionary((view.hosts ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 
+        var bands: [HTML] = []
         var body: [HTML] = []
         var y = margin + headerHeight
         for hostName in hostNames {
-            let members = (byHost[hostName] ?? []).sorted { ($0.project, $0.name) < ($1.project, $1.name) }
+            let members = (byHost[hostName] ?? []).sorted { natural($0.project, $1.project) ?? natural($0.name, $1.name) ?? false }
             let bandHeight = bandHeader + Double(members.count) * rowHeight + 6
-            body.append("<g class=\"t-host\"><rect class=\"t-band\" x=\"\(margin - 6)\" y=\"\(y)\" width=\"\(width - 2 * margin + 12)\" height=\"\(bandHeight)\" rx=\"8\"/>")
+            bands.append("<rect class=\"t-band\" x=\"\(margin - 6)\" y=\"\(y)\" width=\"\(width - 2 * margin + 12)\" height=\"\(bandHeight)\" rx=\"8\"/>")
+            body.append("<g class=\"t-host\">")
             // The host's bridge crosses the lanes it trunks, under the host's name.
             let bridgeY = y + 33
             if let first = laneOrder.first, let last = laneOrder.last {
@@ -120,7 +124,7 @@ public enum Topology {
         }
         let height = y + margin
 
-        // Lanes behind everything else: drawn first, over the whole height.
+        // Host bands, then the lanes across them, then everything else.
         var lanesMarkup: [HTML] = []
         let uplinkY = margin + 8
         if !laneOrder.isEmpty {
@@ -139,11 +143,12 @@ public enum Topology {
         let scope = project.map { " of project \($0)" } ?? ""
         let title = "Topology\(scope): \(instances.count) instance\(instances.count == 1 ? "" : "s") on \(networks.count) network\(networks.count == 1 ? "" : "s")"
         let open: HTML = standalone
-            ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"topology-title\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n<style>\(standaloneColours)\(style)</style>\n"
+            ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"topology-title\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n<style>\(HTML(trusted: standaloneColours + style))</style>\n"
             : "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"topology-title\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">\n"
         return """
             \(open)<title id="topology-title">\(title)</title>
             <rect class="t-bg" x="0" y="0" width="\(width)" height="\(height)"/>
+            \(HTML.join(bands, separator: "\n"))
             \(HTML.join(lanesMarkup, separator: "\n"))
             \(HTML.join(body, separator: "\n"))
             </svg>
@@ -193,6 +198,16 @@ public enum Topology {
             <text class="t-small" x="\(x + 24)" y="\(boxY + 27)"><tspan class="\(powerClass)">\(status)</tspan>\(driftText)</text>\
             \(parts)</g>
             """
+    }
+
+    /// Whether `a` sorts before `b` with numbers by value (`vm-9` before `vm-10`), the same on every
+    /// machine; nil when they are equal (then the next key decides).
+    static func natural(_ a: String, _ b: String) -> Bool? {
+        switch a.compare(b, options: [.numeric, .literal]) {
+        case .orderedAscending: true
+        case .orderedDescending: false
+        case .orderedSame: a == b ? nil : a < b
+        }
     }
 
     /// At most `limit` characters, with an ellipsis: long names cannot run out of their box (the whole

@@ -176,6 +176,14 @@ import Testing
         #expect(a == b)
     }
 
+    @Test func theStandaloneSVGCarriesItsStylesAsCSS() throws {
+        let svg = Topology.svg(DashboardView(grant: DashboardFixture.alice, input: DashboardFixture.input), standalone: true).markup
+        let style = try #require(svg.firstMatch(of: /<style>([^<]*)<\/style>/)).1
+        #expect(style.contains("\n.t-lane{") && style.contains("@media (prefers-color-scheme: dark)"), "rules on their own lines, not escaped text")
+        #expect(!style.contains("\\n") && !style.contains("&quot;"))
+        #expect(svg.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\""))
+    }
+
     @Test func fiveHundredInstancesStayReadable() throws {
         let input = DashboardFixture.large(instances: 500)
         let view = DashboardView(grant: DashboardFixture.alice, input: input)
