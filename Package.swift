@@ -101,6 +101,11 @@ let package = Package(
             name: "DriftlessDashboard",
             dependencies: ["DriftlessCore"]
         ),
+        /// The dashboard's render benchmark: overview and project page over 1,000 instances, the SVG at 500.
+        .executableTarget(
+            name: "DriftlessDashboardBench",
+            dependencies: ["DriftlessDashboard", "DriftlessStore", "DriftlessCore"]
+        ),
         /// `driftless serve`: the daemon (poll, webhooks, event-driven drift), its HTTP API and dashboard.
         .target(
             name: "DriftlessServer",
