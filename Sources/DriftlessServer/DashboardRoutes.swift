@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 /// The dashboard of `driftless serve`: server-rendered pages on the API's listener, for the API's tokens,
 /// showing what the API would show (each page is drawn from a `DashboardView`, filtered by the grant).
@@ -294,7 +295,10 @@ struct DashboardRoutes: Sendable {
     // MARK: - Live updates
 
     /// `GET /events`: server-sent events, `drift` when the drift the viewer sees changed and `run` when a
-    /// run finished; no data (the page fetches itself again). The stream ends when the session does.
+    /// run finished; no data (the page fetches itself again). The stream ends when the session does, and
+    /// at the start of a graceful shutdown: the HTTP server is shut down before the daemon's loop (the
+    /// service group stops services in reverse order) and waits for open responses, so a stream that
+    /// waited for the daemon would hold SIGTERM up.
     func events(_ request: Request) async throws -> Response {
         guard let first = try? await self.viewer(request) else { return HTTPAPI.problem(.unauthorized, "sign in first") }
         guard daemon.changes.subscriberCount < Self.streamLimit else { return HTTPAPI.problem(.serviceUnavailable, "too many event streams") }
@@ -306,19 +310,23 @@ struct DashboardRoutes: Sendable {
         ], body: ResponseBody { writer in
             var seen = initial
             try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
-            for await change in changes {
-                if change == .heartbeat {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    continue
+            try await withGracefulShutdownHandler {
+                for await change in changes {
+                    if change == .heartbeat {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        continue
+                    }
+                    // The session may have ended (expired, signed out, token revoked, user disabled).
+                    guard let viewer = try? await routes.viewer(request) else { break }
+                    if change == .drift {
+                        let now = try routes.visibleDrift(viewer.grant)
+                        guard now != seen else { continue }
+                        seen = now
+                    }
+                    try await writer.write(ByteBuffer(string: "event: \(change.rawValue)\ndata: {}\n\n"))
                 }
-                // The session may have ended (expired, signed out, token revoked, user disabled).
-                guard let viewer = try? await routes.viewer(request) else { break }
-                if change == .drift {
-                    let now = try routes.visibleDrift(viewer.grant)
-                    guard now != seen else { continue }
-                    seen = now
-                }
-                try await writer.write(ByteBuffer(string: "event: \(change.rawValue)\ndata: {}\n\n"))
+            } onGracefulShutdown: {
+                routes.daemon.changes.finish()
             }
             try await writer.finish(nil)
         })

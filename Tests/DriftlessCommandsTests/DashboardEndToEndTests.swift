@@ -222,5 +222,18 @@ final class DashboardEndToEndTests: XCTestCase {
         XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("No such project") }, browser.text)
         try browser.open(base + "/projects/\(world.otherProject)")
         XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("hidden-db") }, browser.text)
+
+        // SIGTERM with the page's event stream open: the stream ends, the daemon exits 0 at once.
+        XCTAssertTrue(waitUntilTrue(timeout: 10) {
+            ((try? browser.run("return document.getElementById('live').textContent")) as? String) == "live"
+        })
+        let running = try XCTUnwrap(server)
+        running.kill(SIGTERM)
+        var status: Int32 = 0
+        let exited = waitUntilTrue(timeout: 10) { waitpid(running.pid, &status, WNOHANG) == running.pid }
+        XCTAssertTrue(exited, "serve exits on SIGTERM while a browser listens")
+        guard exited else { return }
+        server = nil
+        XCTAssertEqual((status >> 8) & 0xff, 0)
     }
 }
