@@ -187,7 +187,6 @@ final class DashboardEndToEndTests: XCTestCase {
         // Live: the drift badge appears within 2 s of a virsh destroy, without a reload.
         try browser.open(base + "/projects/\(world.project)")
         XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("web-1") }, browser.text)
-        try browser.screenshot(to: shots + "/dashboard-project.png")
         XCTAssertTrue(waitUntilTrue(timeout: 10) {
             ((try? browser.run("return document.getElementById('live').textContent")) as? String) == "live"
         }, "the event stream is open")
@@ -200,6 +199,7 @@ final class DashboardEndToEndTests: XCTestCase {
         }, "the drift badge appears within 2 s: \(browser.text)")
         let seen = Date().timeIntervalSince(destroyed)
         XCTAssertEqual(try browser.run("return window.notReloaded === true") as? Bool, true, "the page was not reloaded")
+        try browser.screenshot(to: shots + "/dashboard-project.png")
         print("dashboard: drift badge \(String(format: "%.2f", seen)) s after virsh destroy returned")
 
         // Dark theme (a cookie, no JavaScript needed).
@@ -222,6 +222,21 @@ final class DashboardEndToEndTests: XCTestCase {
         XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("No such project") }, browser.text)
         try browser.open(base + "/projects/\(world.otherProject)")
         XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("hidden-db") }, browser.text)
+
+        // A cloud admin also sees the hosts (light theme again, for the docs' screenshots).
+        try browser.open(base + "/theme?set=light&back=/")
+        try browser.click("form[action='/logout'] button")
+        XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("Sign in") }, browser.text)
+        try browser.type("#token", alice)
+        try browser.click("button[type=submit]")
+        XCTAssertTrue(waitUntilTrue(timeout: 10) { browser.text.contains("reachable") },
+                      "the overview of a cloud admin has the hosts: \(browser.text)")
+        try browser.screenshot(to: shots + "/dashboard-overview-admin.png")
+        try browser.open(base + "/topology")
+        XCTAssertTrue(waitUntilTrue(timeout: 10) {
+            ((try? browser.run("var s = document.querySelector('svg'); return s ? s.textContent : ''")) as? String ?? "").contains("hidden-db")
+        }, "a cloud admin's topology has every project")
+        try browser.screenshot(to: shots + "/dashboard-topology-admin.png")
 
         // SIGTERM with the page's event stream open: the stream ends, the daemon exits 0 at once.
         XCTAssertTrue(waitUntilTrue(timeout: 10) {
