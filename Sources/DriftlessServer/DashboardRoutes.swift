@@ -81,7 +81,7 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/runs") { request, _ in
             try await page(request) { viewer, chrome in
-                Pages.runs(try runs(grant: viewer.grant, limit: 100), now: Date(), chrome: chrome)
+                Pages.runs(try runs(grant: viewer.grant, limit: 50), now: Date(), chrome: chrome)
             }
         }
         router.get("/runs/:id") { request, context in
