@@ -95,11 +95,22 @@ let package = Package(
             name: "DriftlessLibvirtBench",
             dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
         ),
-        /// `driftless serve`: the daemon (poll, webhooks, event-driven drift) and its HTTP API.
+        /// The dashboard's pages and topology SVG, rendered from plain values (no I/O, no server): what a
+        /// user may see is decided before rendering, through the core's access views.
+        .target(
+            name: "DriftlessDashboard",
+            dependencies: ["DriftlessCore"]
+        ),
+        /// The dashboard's render benchmark: overview and project page over 1,000 instances, the SVG at 500.
+        .executableTarget(
+            name: "DriftlessDashboardBench",
+            dependencies: ["DriftlessDashboard", "DriftlessStore", "DriftlessCore"]
+        ),
+        /// `driftless serve`: the daemon (poll, webhooks, event-driven drift), its HTTP API and dashboard.
         .target(
             name: "DriftlessServer",
             dependencies: [
-                "DriftlessEngine", "DriftlessCore", "DriftlessStore", "DriftlessGit",
+                "DriftlessEngine", "DriftlessCore", "DriftlessStore", "DriftlessGit", "DriftlessDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,7 +157,11 @@ let package = Package(
         .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
-        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore"]),
+        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore",
+                                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                                 .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "DriftlessDashboardTests", dependencies: ["DriftlessDashboard", "DriftlessCore"],
+                    exclude: ["Snapshots"]),
         .testTarget(
             name: "DriftlessCommandsTests",
             dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",

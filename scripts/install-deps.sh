@@ -5,9 +5,10 @@
 # libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage; prlimit
 # (util-linux) limits qemu-img on untrusted images, the system's CA bundle verifies https image URLs,
 # sshd and ssh-keygen serve the ssh remote of the git credential tests,
-# and openssl makes the self-signed certificate of a download test. mmdebstrap, extlinux, fdisk and
-# e2fsprogs build the guest image (scripts/build-guest-image.sh); iproute2, ethtool and iputils-ping
-# make and probe the physical network the guests are reached on (scripts/physnet.sh).
+# openssl makes the self-signed certificate of a download test, chromium with chromium-driver
+# (WebDriver) runs the dashboard's end-to-end test headless, mmdebstrap, extlinux, fdisk and e2fsprogs
+# build the guest image (scripts/build-guest-image.sh), and iproute2, ethtool and iputils-ping make and
+# probe the physical network the guests are reached on (scripts/physnet.sh).
 set -euo pipefail
 
 PACKAGES=(
@@ -19,6 +20,7 @@ PACKAGES=(
     genisoimage
     util-linux ca-certificates openssl
     openssh-server openssh-client
+    chromium chromium-driver
     mmdebstrap extlinux syslinux-common fdisk e2fsprogs mount
     iproute2 ethtool iputils-ping
 )

@@ -23,8 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
 
             HTTP: /healthz, /readyz, /metrics (Prometheus), /hooks/github, /hooks/gitlab, and the JSON API \
             under /api/v1/ (status, runs, runs/ID, drift, plan?rev=REV) for bearer tokens made with \
-            `driftless token create`. One daemon per state directory. SIGTERM finishes the step in flight and \
-            exits; the VMs keep running.
+            `driftless token create`, and a read-only dashboard at / (sign in with such a token). One daemon \
+            per state directory. SIGTERM finishes the step in flight and exits; the VMs keep running.
             """
     )
 
@@ -71,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Notification body: json, or slack ({\"text\": …}).")
     var notifyFormat: String = "json"
+
+    @Flag(name: .long, help: "Mark dashboard session cookies Secure (the daemon is reached over TLS, through a proxy).")
+    var secureCookies = false
 
     @Option(name: .long, help: "Log format: plain or json.")
     var logFormat: String = "plain"
@@ -137,6 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
                 imageDirectories: imageOptions.directories)
 
             configuration.gitCredentials = git.credentials
+            configuration.secureCookies = secureCookies
 
             // One daemon (or apply) per state directory, for the daemon's whole life.
             let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(Reconciler.displayLocation(repo))")

@@ -9,6 +9,8 @@ public struct LoadedCommit: Sendable {
     public var path: String
     public var state: DesiredState
     public var report: ValidationReport
+    /// Its subject line, author and time (nil when the repository could not say).
+    public var summary: CommitSummary? = nil
 }
 
 /// Why the engine stopped before touching any host.
@@ -94,6 +96,7 @@ public final class ManifestSource: @unchecked Sendable {
             source: .init(repository: repository.displayName, commit: snapshot.commit, path: path.isEmpty ? nil : path),
             result: result, extra: extra)
         guard report.valid else { throw EngineError.invalid(report) }
-        return LoadedCommit(repository: repository.displayName, commit: snapshot.commit, path: path, state: result.state, report: report)
+        return LoadedCommit(repository: repository.displayName, commit: snapshot.commit, path: path, state: result.state, report: report,
+                            summary: try? repository.summary(of: snapshot.commit))
     }
 }

@@ -1,4 +1,5 @@
 import CLibGit2
+import Foundation
 
 /// An owned `git_object` peeled to a commit; freed on deinit.
 final class GitCommit {
@@ -18,6 +19,15 @@ final class GitCommit {
         try LibGit2.check(git_commit_tree(&tree, pointer), "git_commit_tree")
         guard let tree else { throw GitError(code: .generic, errorClass: 0, message: "no tree", function: "git_commit_tree") }
         return GitTree(owning: tree)
+    }
+
+    /// The first line of the message, the author's name and the author time.
+    var summary: CommitSummary {
+        let line = git_commit_summary(pointer).map { String(cString: $0) } ?? ""
+        let author = git_commit_author(pointer)
+        let name = author.flatMap { $0.pointee.name.map { String(cString: $0) } } ?? ""
+        let time = author.map { Date(timeIntervalSince1970: TimeInterval($0.pointee.when.time)) }
+        return CommitSummary(id: id, summary: line, author: name, date: time)
     }
 
     /// The commit's parents' ids.

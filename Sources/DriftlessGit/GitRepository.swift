@@ -178,6 +178,11 @@ public final class GitRepository {
         throw GitSourceError.revisionNotFound(revision ?? "HEAD", repository: displayName)
     }
 
+    /// The subject line, author and time of `revision`.
+    public func summary(of revision: String) throws -> CommitSummary {
+        try commit(revision).summary
+    }
+
     /// Whether `descendant` has `ancestor` in its history (or is it).
     public func isAncestor(_ ancestor: String, of descendant: String) throws -> Bool {
         guard var a = GitOID.parse(ancestor), var d = GitOID.parse(descendant) else { return false }
@@ -356,6 +361,15 @@ public final class GitRepository {
 }
 
 /// The manifest files of one commit, with the diagnostics of reading them (links, submodules, sizes).
+/// What a person reads of a commit: its subject line, author and time (from the repository, so as much
+/// to be trusted as the repository: pages escape it).
+public struct CommitSummary: Sendable, Equatable {
+    public var id: String
+    public var summary: String
+    public var author: String
+    public var date: Date?
+}
+
 public struct ManifestSnapshot: Sendable {
     public var commit: String
     public var files: [ManifestFile]

@@ -44,7 +44,15 @@ public actor Daemon {
         case invalid(ValidationReport, diagnosticProjects: [String?])
     }
 
+    /// What the last drift check saw on the hosts, for the dashboard.
+    public struct Observation: Sendable {
+        public var hosts: [HostObservation]
+        public var at: Date
+    }
+
     public let configuration: ServeConfiguration
+    /// Tells the dashboard's open pages that a drift report was recorded or a run finished.
+    public nonisolated let changes = ChangeFeed()
     let reconciler: Reconciler
     let logger: Logger
     let notifier: Notifier
@@ -59,6 +67,7 @@ public actor Daemon {
     private var stopping = false
     private var lastAppliedCommitGauge: Gauge?
     private var eventWatch: Task<Void, Never>?
+    private var lastObservation: Observation?
 
     public init(configuration: ServeConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -82,8 +91,17 @@ public actor Daemon {
         return try? policy.grant(for: user).get()
     }
 
+    /// The grant of a user of the applied commit (a dashboard session's), nil when the user is unknown or
+    /// disabled.
+    public func grant(forUser user: String) -> AccessPolicy.Grant? {
+        try? policy?.grant(for: user).get()
+    }
+
     /// The applied commit (for plans of another revision and status).
     public var appliedCommit: LoadedCommit? { applied }
+
+    /// What the last drift check observed (nil before the first).
+    public var observation: Observation? { lastObservation }
 
     /// Triggers a fetch (webhooks); while one waits, this is the same fetch.
     public nonisolated func requestPoll(reason: String) {
@@ -159,6 +177,12 @@ public actor Daemon {
                         queue.add(.driftCheck, reason: "interval")
                     }
                 }
+                group.addTask { [changes] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(15))
+                        changes.publish(.heartbeat)
+                    }
+                }
             }
         }
         while let item = await queue.next() {
@@ -172,6 +196,7 @@ public actor Daemon {
             }
         }
         timers.cancel()
+        changes.finish()
         eventWatch?.cancel()
         await sessions?.close()
         logger.info("driftless serve stopped")
@@ -281,6 +306,7 @@ public actor Daemon {
         reconciler.recordRefusal(kind: "apply", commit: head, repository: configuration.repository, path: configuration.path,
                                  reason: reason, publicReason: publicReason)
         Counter(label: "driftless_runs_total", dimensions: [("kind", "apply"), ("result", "refused")]).increment()
+        changes.publish(.run)
         let notifier = self.notifier
         Task { await notifier.send(event: "run.refused", text: "Driftless refused \(head.prefix(12)): \(reason)", payload: ["commit": head]) }
     }
@@ -314,6 +340,7 @@ public actor Daemon {
         Timer(label: "driftless_run_duration_seconds", dimensions: [("kind", kind)]).record(since: started)
         Counter(label: "driftless_runs_total", dimensions: [("kind", kind), ("result", resultLabel)]).increment()
         recordReachability(sessions)
+        changes.publish(.run)
         if result.succeeded {
             logger.info("applied", metadata: ["commit": "\(commit.commit.prefix(12))", "run": "\(result.runID)",
                                               "plan": "\(planned.plan.header)"])
@@ -344,6 +371,8 @@ public actor Daemon {
             let sessions = try await currentSessions(for: applied)
             let planned = try await reconciler.plan(applied, previous: applied.state, sessions: sessions)
             let (report, new) = try reconciler.store.recordDrift(DriftReport(plan: planned.plan, hosts: planned.hosts))
+            lastObservation = Observation(hosts: planned.hosts, at: report.checkedAt)
+            changes.publish(.drift)
             Gauge(label: "driftless_drift_items").record(report.items.count)
             logger.debug("drift check", metadata: ["items": "\(report.items.count)", "trigger": "\(reason)"])
             Timer(label: "driftless_drift_check_duration_seconds").record(since: started)

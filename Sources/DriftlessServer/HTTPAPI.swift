@@ -8,7 +8,8 @@ import Logging
 import NIOCore
 import Prometheus
 
-/// The HTTP side of `driftless serve`: health, metrics, webhooks and the JSON API under `/api/v1/`.
+/// The HTTP side of `driftless serve`: health, metrics, webhooks, the JSON API under `/api/v1/` and the
+/// dashboard (`DashboardRoutes`).
 ///
 /// `/healthz`, `/readyz` and `/metrics` are open (bind to localhost or put them behind your proxy);
 /// webhooks are authenticated by their signature; everything under `/api/v1/` needs a bearer token of a
@@ -23,12 +24,14 @@ public struct HTTPAPI: Sendable {
     let webhookSecret: [UInt8]?
     let deliveries = DeliveryLog(capacity: 1024)
     let logger: Logger
+    let dashboard: DashboardRoutes
 
     public init(daemon: Daemon, registry: PrometheusCollectorRegistry, webhookSecret: [UInt8]?, logger: Logger) {
         self.daemon = daemon
         self.registry = registry
         self.webhookSecret = webhookSecret
         self.logger = logger
+        dashboard = DashboardRoutes(daemon: daemon)
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -102,6 +105,7 @@ public struct HTTPAPI: Sendable {
                 return try Self.json(document, status: .unprocessableContent)
             }
         }
+        dashboard.register(on: router)
         return router
     }
 

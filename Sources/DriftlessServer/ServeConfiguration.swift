@@ -34,6 +34,9 @@ public struct ServeConfiguration: Sendable {
     public var eventDebounce: Duration
     /// How the remote is authenticated (token file, ssh key, known_hosts).
     public var gitCredentials = GitCredentials.none.withEnvironment()
+    /// Mark dashboard cookies `Secure` (the daemon is reached over TLS through a proxy); they are also
+    /// marked so for a request with `X-Forwarded-Proto: https`.
+    public var secureCookies = false
     /// The operator's image directories (`--image-dir`): where Images' `source.path` files may be.
     public var imageDirectories: [String]
 

@@ -40,7 +40,7 @@ extension Store {
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) }
         let token = "dl_" + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        let record = TokenRecord(id: String(StableHash.sha256Hex(token).prefix(12)), user: user, createdAt: Date())
+        let record = TokenRecord(id: Self.tokenID(token), user: user, createdAt: Date())
         try queue.write { db in
             try db.execute(sql: "INSERT INTO token (id, hash, user, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [record.id, Self.tokenHash(token), user, record.createdAt])
@@ -53,6 +53,19 @@ extension Store {
         try queue.read { db in
             try String.fetchOne(db, sql: "SELECT user FROM token WHERE hash = ?", arguments: [Self.tokenHash(token)])
         }
+    }
+
+    /// The user of the token with this id (what `token list` shows), nil once it is revoked: a dashboard
+    /// session remembers the id, never the token, and ends when the token is revoked.
+    public func tokenUser(id: String) throws -> String? {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT user FROM token WHERE id = ?", arguments: [id])
+        }
+    }
+
+    /// A token's id: the first 12 hex digits of its SHA-256.
+    public static func tokenID(_ token: String) -> String {
+        String(StableHash.sha256Hex(token).prefix(12))
     }
 
     public func tokens() throws -> [TokenRecord] {
