@@ -178,7 +178,12 @@ final class GuestEndToEndTests: XCTestCase {
     func waitForSSH(_ user: String, _ address: String) throws -> TimeInterval {
         let start = Date()
         while Date().timeIntervalSince(start) < Self.bootTimeout {
-            if try ssh(user, address, "true", timeout: 5).status == 0 { return Date().timeIntervalSince(start) }
+            if try ssh(user, address, "true", timeout: 5).status == 0 {
+                // Answering SSH is not the end of the first boot: wait for cloud-init to finish too.
+                let status = try ssh(user, address, "cloud-init status --wait", timeout: 5)
+                XCTAssertEqual(status.status, 0, "cloud-init on \(address): \(status.stdout)\(status.stderr)")
+                return Date().timeIntervalSince(start)
+            }
             Thread.sleep(forTimeInterval: 3)
         }
         XCTFail("\(user)@\(address) did not answer SSH within \(Int(Self.bootTimeout)) s")
@@ -214,7 +219,8 @@ final class GuestEndToEndTests: XCTestCase {
         // Hostname, accounts, keys and sudo.
         XCTAssertEqual(try ssh("alice", "10.110.0.11", "hostname").stdout, "alpha\n")
         XCTAssertEqual(try ssh("bob", "10.110.0.12", "hostname").stdout, "beta\n")
-        XCTAssertEqual(try ssh("alice", "10.110.0.11", "sudo -n id -u").stdout, "0\n", "alice is an admin of the project")
+        let sudo = try ssh("alice", "10.110.0.11", "sudo -n id -u")
+        XCTAssertEqual(sudo.stdout, "0\n", "alice is an admin of the project: \(sudo.status) \(sudo.stderr)")
         XCTAssertNotEqual(try ssh("bob", "10.110.0.12", "sudo -n true").status, 0, "bob is a member: no sudo")
         XCTAssertNotEqual(try ssh("bob", "10.110.0.11", "true").status, 0, "bob is not listed on alpha")
         XCTAssertNotEqual(try ssh("carol", "10.110.0.11", "true").status, 0, "carol is disabled: no account")
