@@ -66,6 +66,8 @@ public struct DashboardView: Sendable {
         public var vlan: Int
         public var mtu: Int?
         public var instances: Int
+        /// The physical network the VLAN leaves the hosts on; nil: internal to each host.
+        public var physicalNetwork: String? = nil
     }
 
     public struct VolumeRow: Sendable, Equatable {
@@ -175,7 +177,8 @@ public struct DashboardView: Sendable {
             guard let project = network.project, grant.canSee(project: project) else { return nil }
             return NetworkRow(project: project, name: network.name, cidr: network.spec.cidr.description,
                               gateway: network.spec.effectiveGateway.description, vlan: network.spec.vlan, mtu: network.spec.mtu,
-                              instances: instances.filter { $0.project == project && $0.nics.contains { $0.network == network.name } }.count)
+                              instances: instances.filter { $0.project == project && $0.nics.contains { $0.network == network.name } }.count,
+                              physicalNetwork: network.spec.physicalNetwork)
         }
         volumes = state.volumes.compactMap { volume in
             guard let project = volume.project, grant.canSee(project: project) else { return nil }

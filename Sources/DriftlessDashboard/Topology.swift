@@ -3,7 +3,8 @@ import Foundation
 
 /// The topology picture, server-side SVG: networks as vertical lanes, instances as boxes wired to the
 /// lanes of their networks with their addresses, hosts as bands grouping their instances, each host's
-/// bridge crossing the lanes it trunks to the uplink (provider VLANs leave the host there).
+/// bridge crossing the lanes; provider networks' lanes rise to the uplink of their physical network
+/// (they leave the hosts there), internal networks' lanes stay inside the host bands.
 ///
 /// The layout is a pure function of the view: hosts, networks and instances in sorted order, fixed row
 /// heights, so the same state draws the same picture (byte for byte). One instance per row keeps 500
@@ -127,16 +128,20 @@ public enum Topology {
         // Host bands, then the lanes across them, then everything else.
         var lanesMarkup: [HTML] = []
         let uplinkY = margin + 8
-        if !laneOrder.isEmpty {
-            lanesMarkup.append("<line class=\"t-uplink\" x1=\"\(laneStart - 6)\" y1=\"\(uplinkY)\" x2=\"\(width - margin)\" y2=\"\(uplinkY)\"/>")
-            lanesMarkup.append("<text class=\"t-small t-muted\" x=\"\(laneStart - 10)\" y=\"\(uplinkY + 4)\" text-anchor=\"end\">uplink (VLAN trunk)</text>")
+        let provider = laneOrder.filter { $0.network.physicalNetwork != nil }
+        if let first = provider.first, let last = provider.last {
+            let names = Set(provider.compactMap(\.network.physicalNetwork)).sorted { natural($0, $1) ?? false }
+            lanesMarkup.append("<line class=\"t-uplink\" x1=\"\(first.x - 6)\" y1=\"\(uplinkY)\" x2=\"\(last.x + 6)\" y2=\"\(uplinkY)\"/>")
+            lanesMarkup.append("<text class=\"t-small t-muted\" x=\"\(first.x - 10)\" y=\"\(uplinkY + 4)\" text-anchor=\"end\">to \(names.joined(separator: ", ")) (VLAN trunk)</text>")
         }
         for lane in laneOrder {
             let n = lane.network
+            let top = n.physicalNetwork == nil ? margin + headerHeight : uplinkY
+            let reach: HTML = n.physicalNetwork.map { " · \($0)" } ?? " · internal"
             lanesMarkup.append("""
-                <line class="t-lane" x1="\(lane.x)" y1="\(uplinkY)" x2="\(lane.x)" y2="\(height - margin)"/>\
+                <line class="t-lane" x1="\(lane.x)" y1="\(top)" x2="\(lane.x)" y2="\(height - margin)"/>\
                 <text x="\(lane.x + 8)" y="\(margin + 30)"><tspan class="t-head">\(n.name)</tspan></text>\
-                <text class="t-small t-muted" x="\(lane.x + 8)" y="\(margin + 45)">\(n.project) · vlan \(n.vlan)</text>\
+                <text class="t-small t-muted" x="\(lane.x + 8)" y="\(margin + 45)">\(n.project) · vlan \(n.vlan)\(reach)</text>\
                 <text class="t-mono t-muted" x="\(lane.x + 8)" y="\(margin + 59)">\(n.cidr)</text>
                 """)
         }

@@ -19,6 +19,7 @@ enum DashboardFixture {
           libvirt: qemu:///system
           bridge: br-lab
           datapath: netdev
+          physicalNetworks: [{name: physnet1, interface: eth1}]
           capacity: {vcpus: 4, memory: 4GiB}
         ---
         apiVersion: driftless.dev/v1
@@ -57,7 +58,7 @@ enum DashboardFixture {
         apiVersion: driftless.dev/v1
         kind: Network
         metadata: {name: frontend, project: shop}
-        spec: {cidr: 10.10.0.0/24, vlan: 100}
+        spec: {cidr: 10.10.0.0/24, vlan: 100, physicalNetwork: physnet1}
         ---
         apiVersion: driftless.dev/v1
         kind: Network
