@@ -90,61 +90,69 @@ struct ApplyCommand: AsyncParsableCommand {
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
-        let commit: LoadedCommit
-        do {
-            commit = try source.load(rev)
-        } catch let error as EngineError {
-            reconciler.recordRefusal(kind: "apply", commit: nil, repository: self.source.repo, path: self.source.path, reason: "\(error)")
-            throw error
-        }
         let previous = try reconciler.previousState(in: source)?.state
-        let sessions = await reconciler.connect(commit)
+        let policy = ConvergePolicy(purpose: .apply, allowReplace: allowReplace, allowMassDelete: allowMassDelete, dryRun: dryRun,
+                                    parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
+        let (format, yes) = (self.format, self.yes)
+        let printer = ProgressPrinter()
+        let hooks = ConvergeHooks(
+            planned: { planned in
+                if format == .text { Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor)) }
+            },
+            approve: { _ in
+                if yes { return nil }
+                guard isatty(STDIN_FILENO) == 1 else { return "standard input is not a terminal; pass --yes to apply without asking" }
+                return Confirmation.ask("Apply this plan to the hosts?") ? nil : "not confirmed; nothing was changed"
+            },
+            progress: { printer.handle($0) })
+        let opened = SessionsOpened(reconciler)
+        let outcome: ConvergeOutcome
         do {
-            let result = try await apply(commit, previous: previous, sessions: sessions, reconciler: reconciler, recovered: recovered)
-            await sessions.close()
-            return result
+            outcome = try await reconciler.converge(.revision(source, rev, previous: previous), policy: policy,
+                                                    sessions: { try await opened.connect($0) }, hooks: hooks)
         } catch {
-            await sessions.close()
+            await opened.close()
             throw error
         }
-    }
-
-    func apply(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, reconciler: Reconciler,
-               recovered: [Store.InterruptedAction]) async throws -> Reconciler.AppliedRun?
-    {
-        let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions)
-        if format == .text { Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor)) }
-        if planned.plan.hasErrors {
-            let reason = "the plan has errors"
-            reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository, path: commit.path, reason: reason)
-            if format == .json { for d in planned.plan.diagnostics { Terminal.writeError(d.description + "\n") } }
-            throw EngineError.refused([reason + "; nothing was changed"])
-        }
-        let refusals = ApplyGuard(allowMassDelete: allowMassDelete, allowReplace: allowReplace)
-            .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-        if !refusals.isEmpty {
-            reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository, path: commit.path,
-                                     reason: refusals.joined(separator: "; "))
-            throw EngineError.refused(refusals)
-        }
-        if dryRun {
+        await opened.close()
+        switch outcome {
+        case let .refused(refusal):
+            if format == .json, let plan = refusal.planned?.plan, plan.hasErrors {
+                for d in plan.diagnostics where d.severity == .error { Terminal.writeError(d.description + "\n") }
+            }
+            throw refusal.engineError
+        case let .planned(planned):
             if format == .json { Terminal.write(try PlanRenderer.json(planned.plan)) }
             Terminal.writeError("Dry run: nothing was changed.\n")
             return nil
+        case let .applied(run), let .failed(run), let .nothingToDo(_, recorded: run?):
+            var run = run
+            run.recovered = recovered
+            return run
+        case .nothingToDo(_, recorded: nil):
+            return nil
         }
-        if !planned.plan.isEmpty && !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw EngineError.refused(["standard input is not a terminal; pass --yes to apply without asking"])
-            }
-            guard Confirmation.ask("Apply this plan to the hosts?") else {
-                throw EngineError.refused(["not confirmed; nothing was changed"])
-            }
-        }
-        let printer = ProgressPrinter()
-        let options = Applier.Options(parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
-        return try await reconciler.apply(planned, sessions: sessions, options: options, recovered: recovered) { event in
-            printer.handle(event)
-        }
+    }
+}
+
+/// The sessions a command opens for one converge, closed when it ends.
+final class SessionsOpened: @unchecked Sendable {
+    private let reconciler: Reconciler
+    private let lock = NSLock()
+    private var opened: [HostSessions] = []
+
+    init(_ reconciler: Reconciler) {
+        self.reconciler = reconciler
+    }
+
+    func connect(_ commit: LoadedCommit) async throws -> HostSessions {
+        let sessions = await reconciler.connect(commit)
+        lock.withLock { opened.append(sessions) }
+        return sessions
+    }
+
+    func close() async {
+        for sessions in lock.withLock({ opened }) { await sessions.close() }
     }
 }
 

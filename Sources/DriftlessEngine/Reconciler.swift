@@ -12,6 +12,10 @@ public final class Reconciler: @unchecked Sendable {
     public let store: Store
     /// How long connecting to a host may take before it counts as unreachable.
     public var connectTimeout: Duration = .seconds(10)
+    /// Where fetching, reading and validating a commit run: never on a cooperative thread or an actor.
+    public let sourceLane = BlockingLane(label: "driftless.source")
+    /// How long reading and validating a commit may take (nil: no limit; the daemon sets one).
+    public var sourceTimeout: Duration?
     /// How remotes are authenticated (token file, ssh key and known_hosts); never part of a URL.
     public var gitCredentials = GitCredentials.none.withEnvironment()
 
@@ -35,6 +39,13 @@ public final class Reconciler: @unchecked Sendable {
     public func source(_ location: String, path: String) throws -> ManifestSource {
         try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials,
                            imagePaths: imagePaths)
+    }
+
+    /// Reads and validates `revision` of `source` on the source lane, within `sourceTimeout`.
+    public func read(_ source: ManifestSource, _ revision: String?) async throws -> LoadedCommit {
+        try await sourceLane.run("reading \(revision ?? "HEAD") of \(source.repository.displayName)", timeout: sourceTimeout) {
+            try source.load(revision)
+        }
     }
 
     /// The repository as last fetched (or the local one), without contacting the remote.
@@ -96,7 +107,12 @@ public final class Reconciler: @unchecked Sendable {
         public var result: ApplyResult
         /// Actions left in flight by runs that were killed, found before this one started.
         public var recovered: [Store.InterruptedAction]
+        /// Hosts that could not be reached, prepared or observed, and why: nothing was done on them.
         public var unreachable: [String: String]
+
+        /// The steps that failed, and those not run because a step they wait for did not succeed.
+        public var failedSteps: [ApplyResult.StepResult] { result.steps.filter { $0.phase == .failed } }
+        public var skippedSteps: [ApplyResult.StepResult] { result.steps.filter { $0.phase == .skipped } }
 
         public var succeeded: Bool { result.isSuccess && unreachable.isEmpty && !planned.plan.hasErrors }
     }
@@ -113,7 +129,11 @@ public final class Reconciler: @unchecked Sendable {
                                        diagnosticProjects: ProjectScope(state: planned.commit.state).projects(of: planned.plan.diagnostics))
         try store.saveAllocations(planned.allocations)
         var unreachable = sessions.unreachable
-        for (host, reason) in await sessions.prepare() { unreachable[host] = reason }
+        // A host that was reached but could not be read got no step: the run must not count as converged.
+        for host in planned.hosts where !host.isKnown && unreachable[host.target.name] == nil {
+            unreachable[host.target.name] = "not observed: " + (host.unknownReason ?? "unknown")
+        }
+        for (host, reason) in await sessions.prepare() where unreachable[host] == nil { unreachable[host] = reason }
         let store = self.store
         // Each line carries its step's project, so that the API authorises it without reading the key.
         let projects = Dictionary(planned.steps.map { ($0.key, $0.project) }, uniquingKeysWith: { a, b in a == b ? a : nil })

@@ -9,10 +9,18 @@ public struct LoadedCommit: Sendable {
     public var path: String
     public var state: DesiredState
     public var report: ValidationReport
+
+    public init(repository: String, commit: String, path: String, state: DesiredState, report: ValidationReport) {
+        self.repository = repository
+        self.commit = commit
+        self.path = path
+        self.state = state
+        self.report = report
+    }
 }
 
 /// Why the engine stopped before touching any host.
-public enum EngineError: Error, CustomStringConvertible {
+public enum EngineError: ClassifiedError, CustomStringConvertible {
     /// The commit has errors: the report lists each with file, line and field.
     case invalid(ValidationReport)
     /// A safety rule refused the plan.
@@ -20,6 +28,13 @@ public enum EngineError: Error, CustomStringConvertible {
     /// Nothing was applied yet, so there is nothing to compare the hosts with.
     case nothingApplied
     case source(String)
+
+    /// A source that cannot be read now may be readable later (the remote is down); everything else needs a
+    /// new commit or a person.
+    public var failureKind: FailureKind {
+        if case .source = self { return .transient }
+        return .terminal
+    }
 
     public var description: String {
         switch self {

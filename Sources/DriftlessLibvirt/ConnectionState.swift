@@ -34,11 +34,26 @@ final class ConnectionState: @unchecked Sendable {
         lock.withLock { closeReason }
     }
 
-    /// Records that libvirt closed the connection; the first reason wins.
+    private var closeHandlers: [@Sendable (LibvirtConnection.CloseReason) -> Void] = []
+
+    /// Records that libvirt closed the connection; the first reason wins, and tells the handlers once.
     func markClosed(_ reason: LibvirtConnection.CloseReason) {
-        lock.withLock {
-            if closeReason == nil { closeReason = reason }
+        let handlers: [@Sendable (LibvirtConnection.CloseReason) -> Void] = lock.withLock {
+            guard closeReason == nil else { return [] }
+            closeReason = reason
+            defer { closeHandlers.removeAll() }
+            return closeHandlers
         }
+        for handler in handlers { handler(reason) }
+    }
+
+    /// Calls `handler` once when the connection closes (at once when it already has).
+    func onClose(_ handler: @escaping @Sendable (LibvirtConnection.CloseReason) -> Void) {
+        let closed: LibvirtConnection.CloseReason? = lock.withLock {
+            if closeReason == nil { closeHandlers.append(handler) }
+            return closeReason
+        }
+        if let closed { handler(closed) }
     }
 }
 
