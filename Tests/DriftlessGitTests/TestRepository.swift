@@ -1,3 +1,4 @@
+import DriftlessProcess
 import Foundation
 
 /// A real git repository in a temporary directory, driven by the `git` command line.
@@ -19,30 +20,16 @@ final class TestRepository {
     }
 
     static func run(_ arguments: [String], in directory: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIT_AUTHOR_NAME"] = "Test"
-        environment["GIT_AUTHOR_EMAIL"] = "test@example.com"
-        environment["GIT_COMMITTER_NAME"] = "Test"
-        environment["GIT_COMMITTER_EMAIL"] = "test@example.com"
-        environment["GIT_CONFIG_NOSYSTEM"] = "1"
-        environment["HOME"] = directory
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailed(command: arguments.joined(separator: " "),
-                                output: String(decoding: errorData, as: UTF8.self))
+        let environment = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_CONFIG_NOSYSTEM": "1", "HOME": directory,
+        ]
+        let output = try ChildProcess.runBlocking(arguments[0], Array(arguments.dropFirst()), in: directory, environment: environment)
+        guard output.succeeded else {
+            throw CommandFailed(command: arguments.joined(separator: " "), output: output.stderr)
         }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     struct CommandFailed: Error, CustomStringConvertible {

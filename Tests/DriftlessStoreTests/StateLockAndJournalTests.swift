@@ -1,4 +1,5 @@
 import DriftlessStore
+import DriftlessProcess
 import Foundation
 import Testing
 
@@ -31,13 +32,8 @@ struct StateLockAndJournalTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/driftless.lock"
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["--close", path, "sleep", "30"]  // only flock itself holds the lock
-        holder.standardOutput = FileHandle.nullDevice
-        holder.standardError = FileHandle.nullDevice
-        try holder.run()
-        defer { kill(holder.processIdentifier, SIGKILL) }
+        let holder = ChildProcess.start("/usr/bin/flock", ["--close", path, "sleep", "30"])  // only flock itself holds the lock
+        defer { holder.kill() }
         var refused = false
         for _ in 0..<50 where !refused {
             do {
@@ -49,7 +45,7 @@ struct StateLockAndJournalTests {
             }
         }
         #expect(refused, "the other process never held the lock")
-        kill(holder.processIdentifier, SIGKILL)
+        holder.kill()
         var recovered = false
         for _ in 0..<50 where !recovered {
             recovered = (try? StateLock(stateDirectory: directory, command: "driftless apply")) != nil
