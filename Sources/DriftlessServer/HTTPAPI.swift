@@ -35,7 +35,7 @@ public struct HTTPAPI: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
-            await daemon.isReady ? Self.text("ready\n") : Self.text("starting\n", status: .serviceUnavailable)
+            daemon.isReady ? Self.text("ready\n") : Self.text("starting\n", status: .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -120,7 +120,7 @@ public struct HTTPAPI: Sendable {
     func authorize(_ request: Request) async throws -> AccessPolicy.Grant {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Unauthorized() }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, let grant = await daemon.grant(forToken: token) else { throw Unauthorized() }
+        guard !token.isEmpty, let grant = daemon.grant(forToken: token) else { throw Unauthorized() }
         return grant
     }
 
@@ -178,11 +178,11 @@ public struct HTTPAPI: Sendable {
     func status(for grant: AccessPolicy.Grant) async throws -> StatusDocument {
         let store = daemon.store
         let drift = try store.latestDrift()
-        let state = await daemon.appliedCommit?.state
+        let state = daemon.appliedCommit?.state
         let projects = (state?.projects.map(\.name) ?? []).filter { grant.canSee(project: $0) }.sorted()
         let last = try store.lastAppliedRun().flatMap { try store.runRecord($0.id) }
         return StatusDocument(
-            ready: await daemon.isReady, user: grant.user, cloudAdmin: grant.cloudAdmin,
+            ready: daemon.isReady, user: grant.user, cloudAdmin: grant.cloudAdmin,
             lastApplied: try last.map { try Self.documents([$0], grant: grant, store: store)[0] }, projects: projects,
             driftItems: drift.map { grant.visible($0).items.count }, checkedAt: drift?.checkedAt)
     }
