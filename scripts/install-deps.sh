@@ -5,7 +5,8 @@
 # libgit2 and libvirt headers, libvirtd with QEMU, Open vSwitch, qemu-img and genisoimage; prlimit
 # (util-linux) limits qemu-img on untrusted images, the system's CA bundle verifies https image URLs,
 # sshd and ssh-keygen serve the ssh remote of the git credential tests,
-# and openssl makes the self-signed certificate of a download test.
+# openssl makes the self-signed certificate of a download test, and prometheus brings promtool, which
+# checks the daemon's /metrics in a test.
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +18,7 @@ PACKAGES=(
     genisoimage
     util-linux ca-certificates openssl
     openssh-server openssh-client
+    prometheus
 )
 
 missing=()
