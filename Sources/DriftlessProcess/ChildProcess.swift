@@ -58,9 +58,11 @@ public enum ChildProcess {
         return output
     }
 
-    /// `run` for synchronous callers (a libvirt call on its own thread, a synchronous test helper): the
-    /// child is run by a task on a thread of its own (`ProcessThread`), never on Swift's cooperative pool,
-    /// so a caller blocking a cooperative thread cannot starve the task it waits for.
+    /// `run` for synchronous callers that are not on Swift's cooperative threads: a libvirt call on its
+    /// worker thread, XCTest's synchronous tests on the main thread, a benchmark's main. The child's task
+    /// prefers a thread of its own (`ProcessThread`), but swift-subprocess also starts unstructured tasks on
+    /// the cooperative pool: called from there (a Swift Testing test, an actor), enough blocked callers
+    /// deadlock the pool (seen with two parallel tests on two cores). Async code calls `run`.
     public static func runBlocking(_ executable: String, _ arguments: [String] = [], in directory: String? = nil,
                                    environment: [String: String] = [:], inheritEnvironment: Bool = true,
                                    outputLimit: Int = 64 << 20) throws -> Output {
@@ -88,23 +90,28 @@ public enum ChildProcess {
         return output
     }
 
-    /// Starts a long-running child (a test server, a lock holder) and returns at once; cancelling the
-    /// handle's task, or `stop()`, kills it.
-    public static func start(_ executable: String, _ arguments: [String] = []) -> Background {
+    /// Starts a long-running child (a test server, a lock holder) and returns once it runs; cancelling
+    /// the handle's task, or `stop()`, kills it.
+    public static func start(_ executable: String, _ arguments: [String] = []) async -> Background {
         let program: Executable = executable.contains("/") ? .path(FilePath(executable)) : .name(executable)
-        let started = DispatchSemaphore(value: 0)
-        let pid = PIDBox()
-        let task = Task(executorPreference: ProcessThread.shared) {
+        let (started, signal) = AsyncStream.makeStream(of: Optional<pid_t>.self, bufferingPolicy: .bufferingNewest(1))
+        let task = Task {
+            var told = false
             _ = try? await Subprocess.run(program, arguments: Arguments(arguments), input: .none, output: .discarded, error: .discarded) { execution in
-                pid.value = execution.processIdentifier.value
-                started.signal()
+                told = true
+                signal.yield(execution.processIdentifier.value)
                 // Lives until the task is cancelled; the cancellation kills the child.
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             }
-            if pid.value == nil { started.signal() }
+            if !told { signal.yield(nil) }
+            signal.finish()
         }
-        started.wait()
-        return Background(task: task, pid: pid.value)
+        var pid: pid_t?
+        for await value in started {
+            pid = value
+            break
+        }
+        return Background(task: task, pid: pid)
     }
 
     /// A child started by `start`.

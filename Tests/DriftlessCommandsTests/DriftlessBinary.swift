@@ -16,10 +16,10 @@ enum DriftlessBinary {
     }
 
     /// Runs the binary (swift-subprocess: both streams read at once, so a full stderr pipe never blocks it).
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Output {
+    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) async throws -> Output {
         var env = environment
         env["NO_COLOR"] = "1"
-        let output = try ChildProcess.runBlocking(url.path, arguments, in: directory, environment: env)
+        let output = try await ChildProcess.run(url.path, arguments, in: directory, environment: env)
         return Output(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
@@ -51,8 +51,8 @@ final class ScratchDirectory {
     }
 
     @discardableResult
-    func git(_ arguments: String...) throws -> String {
-        let output = try ChildProcess.runBlockingChecked("git", ["-c", "user.name=Test", "-c", "user.email=t@example.com"] + arguments,
+    func git(_ arguments: String...) async throws -> String {
+        let output = try await ChildProcess.runChecked("git", ["-c", "user.name=Test", "-c", "user.email=t@example.com"] + arguments,
                                                          in: path)
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

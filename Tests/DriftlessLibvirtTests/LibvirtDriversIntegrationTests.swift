@@ -205,7 +205,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         try await storage.ensurePools()
         let file = try makeImage("served.qcow2")
         let port = Int.random(in: 20_000..<40_000)
-        let server = ChildProcess.start("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
+        let server = await ChildProcess.start("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
         defer { server.kill() }
         let url = "http://127.0.0.1:\(port)/served.qcow2"
         var ready = false

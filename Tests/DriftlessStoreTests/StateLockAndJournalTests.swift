@@ -27,19 +27,19 @@ struct StateLockAndJournalTests {
         _ = try StateLock(stateDirectory: directory, command: "driftless apply")
     }
 
-    @Test func aLockWhoseHolderDiedIsRecovered() throws {
+    @Test func aLockWhoseHolderDiedIsRecovered() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/driftless.lock"
-        let holder = ChildProcess.start("/usr/bin/flock", ["--close", path, "sleep", "30"])  // only flock itself holds the lock
+        let holder = await ChildProcess.start("/usr/bin/flock", ["--close", path, "sleep", "30"])  // only flock itself holds the lock
         defer { holder.kill() }
         var refused = false
         for _ in 0..<50 where !refused {
             do {
                 let lock = try StateLock(stateDirectory: directory, command: "probe")
                 lock.release()
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             } catch {
                 refused = true
             }
@@ -49,7 +49,7 @@ struct StateLockAndJournalTests {
         var recovered = false
         for _ in 0..<50 where !recovered {
             recovered = (try? StateLock(stateDirectory: directory, command: "driftless apply")) != nil
-            if !recovered { Thread.sleep(forTimeInterval: 0.05) }
+            if !recovered { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(recovered, "the lock of a killed holder was not recovered")
     }
