@@ -153,11 +153,11 @@ extension Reconciler {
             } catch let error as EngineError {
                 if case let .invalid(report) = error {
                     let refusal = Refusal(cause: .invalid(report), reasons: ["\(error)"], planned: nil)
-                    recordRefusal(kind: "apply", commit: report.source.commit ?? (try? source.resolve(revision)),
+                    recordRefusal(kind: .apply, commit: report.source.commit ?? (try? source.resolve(revision)),
                                   repository: source.repository.displayName, path: source.path, reason: Self.refusalReason(error))
                     return .refused(refusal)
                 }
-                recordRefusal(kind: "apply", commit: nil, repository: source.repository.displayName, path: source.path,
+                recordRefusal(kind: .apply, commit: nil, repository: source.repository.displayName, path: source.path,
                               reason: "\(error)")
                 throw error
             }
@@ -182,7 +182,7 @@ extension Reconciler {
         let refusals = policy.guardRules.refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
         if !refusals.isEmpty {
             let prefix = policy.purpose == .heal ? "heal: " : ""
-            recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository, path: commit.path,
+            recordRefusal(kind: .apply, commit: commit.commit, repository: commit.repository, path: commit.path,
                           reason: prefix + refusals.joined(separator: "; "))
             return .refused(Refusal(cause: .guardRules, reasons: refusals, planned: planned))
         }
@@ -192,7 +192,7 @@ extension Reconciler {
         if !nothingToDo, let reason = await hooks.approve(planned) {
             return .refused(Refusal(cause: .notApproved, reasons: [reason], planned: planned))
         }
-        let applied = try await apply(planned, sessions: sessions, options: policy.applierOptions, kind: "apply",
+        let applied = try await apply(planned, sessions: sessions, options: policy.applierOptions, kind: .apply,
                                       progress: hooks.progress)
         if !applied.succeeded { return .failed(applied) }
         return nothingToDo ? .nothingToDo(planned, recorded: applied) : .applied(applied)

@@ -119,7 +119,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Applies a planned run under the state lock (taken by the caller): records the run, persists IP
     /// allocations, prepares the hosts and carries out the steps, journalling each one.
-    public func apply(_ planned: PlannedRun, sessions: HostSessions, options: Applier.Options, kind: String = "apply",
+    public func apply(_ planned: PlannedRun, sessions: HostSessions, options: Applier.Options, kind: Store.RunKind = .apply,
                       recovered: [Store.InterruptedAction] = [],
                       progress: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> AppliedRun
     {
@@ -135,11 +135,13 @@ public final class Reconciler: @unchecked Sendable {
         }
         for (host, reason) in await sessions.prepare() where unreachable[host] == nil { unreachable[host] = reason }
         let store = self.store
-        // Each line carries its step's project, so that the API authorises it without reading the key.
-        let projects = Dictionary(planned.steps.map { ($0.key, $0.project) }, uniquingKeysWith: { a, b in a == b ? a : nil })
+        // Each line carries its step's project, kind and name as columns: the API authorises it by its
+        // project and nothing reads the key back.
+        let steps = Dictionary(planned.steps.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
-            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail,
-                              project: projects[event.step] ?? nil)
+            let step = steps[event.step]
+            try store.journal(run: runID, action: event.step, phase: Store.StepPhase(event.phase), detail: event.detail,
+                              project: step?.project, kind: step?.kind.rawValue, name: step?.name)
             FaultInjection.journalWritten()
             progress(event)
         }
@@ -147,7 +149,7 @@ public final class Reconciler: @unchecked Sendable {
         let applied = AppliedRun(runID: runID, planned: planned, result: result, recovered: recovered, unreachable: unreachable)
         var outcome = "\(result.succeeded) succeeded, \(result.failed) failed, \(result.skipped) skipped"
         if !unreachable.isEmpty { outcome += "; unreachable: " + unreachable.keys.sorted().joined(separator: ", ") }
-        try store.finishRun(runID, result: applied.succeeded ? "succeeded" : "failed", detail: outcome)
+        try store.finishRun(runID, result: applied.succeeded ? .succeeded : .failed, detail: outcome)
         return applied
     }
 
@@ -158,18 +160,18 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Records a run that never reached the hosts (refused, invalid source). `publicReason` is the reason
     /// as every API user may read it (only when it names no project's objects).
-    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String,
+    public func recordRefusal(kind: Store.RunKind, commit: String?, repository: String?, path: String?, reason: String,
                               publicReason: String? = nil) {
         if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository.map(Self.displayLocation), path: path) {
-            try? store.finishRun(id, result: "refused", detail: reason, publicDetail: publicReason)
+            try? store.finishRun(id, result: .refused, detail: reason, publicDetail: publicReason)
         }
     }
 
     /// Records a drift check in the history.
     public func recordDrift(_ report: DriftReport, repository: String?, path: String?) {
-        guard let id = try? store.beginRun(kind: "drift", commit: report.commit, repository: repository, path: path,
+        guard let id = try? store.beginRun(kind: .drift, commit: report.commit, repository: repository, path: path,
                                            summary: "\(report.items.count) drift item\(report.items.count == 1 ? "" : "s")")
         else { return }
-        try? store.finishRun(id, result: report.hasDrift ? "drifted" : "clean")
+        try? store.finishRun(id, result: report.hasDrift ? .drifted : .clean)
     }
 }

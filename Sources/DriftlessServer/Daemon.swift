@@ -322,7 +322,7 @@ public actor Daemon {
         refusedHead = head
         logger.error("commit refused", metadata: ["commit": "\(head.prefix(12))", "reason": "\(reason)"])
         if !recorded {
-            reconciler.recordRefusal(kind: "apply", commit: head, repository: configuration.repository, path: configuration.path,
+            reconciler.recordRefusal(kind: .apply, commit: head, repository: configuration.repository, path: configuration.path,
                                      reason: reason, publicReason: publicReason)
         }
         metrics.run("refused")

@@ -189,11 +189,11 @@ public struct HTTPAPI: Sendable {
 
     struct RunDocument: Encodable {
         var id: Int64
-        var kind: String
+        var kind: Store.RunKind
         var commit: String?
         var startedAt: Date
         var finishedAt: Date?
-        var result: String?
+        var result: Store.RunResult?
         var summary: String?
         var detail: String?
 
@@ -257,11 +257,8 @@ public struct HTTPAPI: Sendable {
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: try DocumentJSON.data(value))))
     }
 
     static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
