@@ -26,6 +26,10 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @Argument(help: ArgumentHelp("A plan saved by `driftless plan --out`: apply exactly it, or refuse if the commit or the hosts changed.",
+                                 valueName: "plan-file"))
+    var planFile: String?
+
     @Option(name: .long, help: ArgumentHelp("The branch, tag or commit to apply (default: HEAD).", valueName: "rev"))
     var rev: String?
 
@@ -56,6 +60,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
     func validate() throws {
+        if planFile != nil && rev != nil { throw ValidationError("a saved plan names its commit: give either --rev or a plan file") }
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
         guard (0...3600).contains(shutdownTimeout) else {
             throw ValidationError("--shutdown-timeout takes a number of seconds between 0 and 3600")
@@ -108,8 +113,12 @@ struct ApplyCommand: AsyncParsableCommand {
         let opened = SessionsOpened(reconciler)
         let outcome: ConvergeOutcome
         do {
-            outcome = try await reconciler.converge(.revision(source, rev, previous: previous), policy: policy,
-                                                    sessions: { try await opened.connect($0) }, hooks: hooks)
+            if let planFile {
+                outcome = try await applySaved(planFile, source: source, reconciler: reconciler, policy: policy, hooks: hooks, opened: opened)
+            } else {
+                outcome = try await reconciler.converge(.revision(source, rev, previous: previous), policy: policy,
+                                                        sessions: { try await opened.connect($0) }, hooks: hooks)
+            }
         } catch {
             await opened.close()
             throw error
@@ -132,6 +141,31 @@ struct ApplyCommand: AsyncParsableCommand {
         case .nothingToDo(_, recorded: nil):
             return nil
         }
+    }
+}
+
+extension ApplyCommand {
+    /// A saved plan: its commit planned again against the hosts as they are now, applied only when the
+    /// commit, the last applied commit, every host's observed state and so the plan are as reviewed.
+    func applySaved(_ file: String, source: ManifestSource, reconciler: Reconciler, policy: ConvergePolicy, hooks: ConvergeHooks,
+                    opened: SessionsOpened) async throws -> ConvergeOutcome {
+        let saved: SavedPlan
+        do {
+            saved = try JSONDecoder().decode(SavedPlan.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        } catch {
+            throw EngineError.source("cannot read the saved plan \(file): \(error)")
+        }
+        let commit = try await reconciler.read(source, saved.commit)
+        let previous = try saved.baseCommit.map { try source.load($0).state } ?? reconciler.previousState(in: source)?.state
+        let sessions = try await opened.connect(commit)
+        let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions, baseCommit: saved.baseCommit)
+        let stale = try reconciler.staleness(of: saved, against: planned)
+        guard stale.isEmpty else {
+            let reason = "the saved plan \(saved.id) is stale: " + stale.joined(separator: "; ") + "; plan again"
+            reconciler.recordRefusal(kind: .apply, commit: saved.commit, repository: commit.repository, path: commit.path, reason: reason)
+            throw EngineError.refused([reason])
+        }
+        return try await reconciler.converge(.planned(planned), policy: policy, sessions: { _ in sessions }, hooks: hooks)
     }
 }
 

@@ -18,6 +18,9 @@ final class FakeOVSDBServer: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [String] = []
     private var clientFD: Int32 = -1
+    /// Signalled when a client is accepted: `send` waits for it instead of dropping what it was given
+    /// (a send right after the client connected raced the accept thread, and the test waited in vain).
+    private let accepted = NSCondition()
     private let respond: @Sendable (String) -> [String]
 
     init(respond: @escaping @Sendable (String) -> [String]) throws {
@@ -51,11 +54,19 @@ final class FakeOVSDBServer: @unchecked Sendable {
 
     /// Writes raw text to the connected client.
     func send(_ text: String) {
-        lock.lock()
-        let fd = clientFD
-        lock.unlock()
+        accepted.lock()
+        let deadline = Date().addingTimeInterval(10)
+        while currentClient() < 0 && accepted.wait(until: deadline) {}
+        accepted.unlock()
+        let fd = currentClient()
         guard fd >= 0 else { return }
         _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    private func currentClient() -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return clientFD
     }
 
     /// Drops the current client connection.
@@ -81,6 +92,9 @@ final class FakeOVSDBServer: @unchecked Sendable {
             lock.lock()
             clientFD = fd
             lock.unlock()
+            accepted.lock()
+            accepted.broadcast()
+            accepted.unlock()
             serve(fd)
             close(fd)
         }
