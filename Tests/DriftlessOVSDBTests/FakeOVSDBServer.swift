@@ -54,13 +54,18 @@ final class FakeOVSDBServer: @unchecked Sendable {
 
     /// Writes raw text to the connected client.
     func send(_ text: String) {
+        let fd = waitForClient()
+        guard fd >= 0 else { return }
+        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// The connected client, waiting (at most 10 s) for the accept thread to take it.
+    private func waitForClient() -> Int32 {
         accepted.lock()
         let deadline = Date().addingTimeInterval(10)
         while currentClient() < 0 && accepted.wait(until: deadline) {}
         accepted.unlock()
-        let fd = currentClient()
-        guard fd >= 0 else { return }
-        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        return currentClient()
     }
 
     private func currentClient() -> Int32 {
@@ -69,8 +74,14 @@ final class FakeOVSDBServer: @unchecked Sendable {
         return clientFD
     }
 
-    /// Drops the current client connection.
+    /// Drops the client connection, once the accept thread has taken it (a disconnect right after the
+    /// client connected raced that thread and dropped nothing).
     func disconnectClient() {
+        _ = waitForClient()
+        dropClient()
+    }
+
+    private func dropClient() {
         lock.lock()
         let fd = clientFD
         clientFD = -1
@@ -79,7 +90,7 @@ final class FakeOVSDBServer: @unchecked Sendable {
     }
 
     func stop() {
-        disconnectClient()
+        dropClient()
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         unlink(path)
