@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
     ],
     targets: [
         // System libraries: a bare module map and a one-line shim each.
@@ -61,10 +63,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        /// Running other programs (genisoimage, git and tools in tests), through swift-subprocess only.
+        .target(
+            name: "DriftlessProcess",
+            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]
+        ),
         /// libvirt adapter: connections, domains, pools, volumes, streams.
         .target(
             name: "DriftlessLibvirt",
-            dependencies: ["CLibvirt", "DriftlessCore", "DriftlessFetch", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CLibvirt", "DriftlessCore", "DriftlessFetch", "DriftlessProcess", .product(name: "Crypto", package: "swift-crypto")]
         ),
         /// Pure Swift OVSDB (RFC 7047) JSON-RPC client.
         .target(
@@ -93,7 +100,7 @@ let package = Package(
         /// Benchmarks of the libvirt drivers: define+start 20 instances, observe 1,000 managed domains.
         .executableTarget(
             name: "DriftlessLibvirtBench",
-            dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore"]
+            dependencies: ["DriftlessLibvirt", "DriftlessStore", "DriftlessCore", "DriftlessProcess"]
         ),
         /// The dashboard's pages and topology SVG, rendered from plain values (no I/O, no server): what a
         /// user may see is decided before rendering, through the core's access views.
@@ -117,16 +124,20 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
-        /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes.
+        /// In-memory drivers for tests and benchmarks (`InMemoryHost`), and a write counter over any drivers.
+        .target(
+            name: "DriftlessTesting",
+            dependencies: ["DriftlessCore"]
+        ),
+        /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes (no server: the
+        /// daemon's memory is measured on `driftless serve` itself, benchmarks/serve_memory.sh).
         .executableTarget(
             name: "DriftlessReconcileBench",
-            dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore", "DriftlessServer",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Metrics", package: "swift-metrics"),
-                           .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore", "DriftlessProcess",
+                           "DriftlessTesting"]
         ),
         /// The `driftless` command tree.
         .target(
@@ -151,20 +162,24 @@ let package = Package(
             dependencies: ["DriftlessCommands"]
         ),
 
-        .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore"]),
-        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", "DriftlessTesting", "DriftlessProcess", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore", "DriftlessProcess"]),
+        .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", "DriftlessProcess", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore"]),
-        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore"]),
-        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore",
-                                                                 .product(name: "Hummingbird", package: "hummingbird"),
-                                                                 .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore", "DriftlessProcess"]),
+        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess",
+                                                      .product(name: "NIOCore", package: "swift-nio"),
+                                                      .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting"]),
+        .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore", "DriftlessEngine", "DriftlessTesting", "DriftlessProcess",
+                                                       .product(name: "Prometheus", package: "swift-prometheus"),
+                                                       .product(name: "Hummingbird", package: "hummingbird"),
+                                                       .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "DriftlessDashboardTests", dependencies: ["DriftlessDashboard", "DriftlessCore"],
                     exclude: ["Snapshots"]),
         .testTarget(
             name: "DriftlessCommandsTests",
-            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "driftless",
+            dependencies: ["DriftlessCommands", "DriftlessCore", "DriftlessGit", "DriftlessStore", "DriftlessProcess", "driftless",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]

@@ -8,7 +8,8 @@
 # openssl makes the self-signed certificate of a download test, chromium with chromium-driver
 # (WebDriver) runs the dashboard's end-to-end test headless, mmdebstrap, extlinux, fdisk and e2fsprogs
 # build the guest image (scripts/build-guest-image.sh), and iproute2, ethtool and iputils-ping make and
-# probe the physical network the guests are reached on (scripts/physnet.sh).
+# probe the physical network the guests are reached on (scripts/physnet.sh), and prometheus brings promtool,
+# which checks the daemon's /metrics in a test.
 set -euo pipefail
 
 PACKAGES=(
@@ -23,6 +24,7 @@ PACKAGES=(
     chromium chromium-driver
     mmdebstrap extlinux syslinux-common fdisk e2fsprogs mount
     iproute2 ethtool iputils-ping
+    prometheus
 )
 
 missing=()

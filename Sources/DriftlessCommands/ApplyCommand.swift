@@ -26,6 +26,10 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @Argument(help: ArgumentHelp("A plan saved by `driftless plan --out`: apply exactly it, or refuse if the commit or the hosts changed.",
+                                 valueName: "plan-file"))
+    var planFile: String?
+
     @Option(name: .long, help: ArgumentHelp("The branch, tag or commit to apply (default: HEAD).", valueName: "rev"))
     var rev: String?
 
@@ -56,6 +60,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
     func validate() throws {
+        if planFile != nil && rev != nil { throw ValidationError("a saved plan names its commit: give either --rev or a plan file") }
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
         guard (0...3600).contains(shutdownTimeout) else {
             throw ValidationError("--shutdown-timeout takes a number of seconds between 0 and 3600")
@@ -90,61 +95,98 @@ struct ApplyCommand: AsyncParsableCommand {
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
-        let commit: LoadedCommit
-        do {
-            commit = try source.load(rev)
-        } catch let error as EngineError {
-            reconciler.recordRefusal(kind: "apply", commit: nil, repository: self.source.repo, path: self.source.path, reason: "\(error)")
-            throw error
-        }
         let previous = try reconciler.previousState(in: source)?.state
-        let sessions = await reconciler.connect(commit)
+        let policy = ConvergePolicy(purpose: .apply, allowReplace: allowReplace, allowMassDelete: allowMassDelete, dryRun: dryRun,
+                                    parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
+        let (format, yes) = (self.format, self.yes)
+        let printer = ProgressPrinter()
+        let hooks = ConvergeHooks(
+            planned: { planned in
+                if format == .text { Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor)) }
+            },
+            approve: { _ in
+                if yes { return nil }
+                guard isatty(STDIN_FILENO) == 1 else { return "standard input is not a terminal; pass --yes to apply without asking" }
+                return Confirmation.ask("Apply this plan to the hosts?") ? nil : "not confirmed; nothing was changed"
+            },
+            progress: { printer.handle($0) })
+        let opened = SessionsOpened(reconciler)
+        let outcome: ConvergeOutcome
         do {
-            let result = try await apply(commit, previous: previous, sessions: sessions, reconciler: reconciler, recovered: recovered)
-            await sessions.close()
-            return result
+            if let planFile {
+                outcome = try await applySaved(planFile, source: source, reconciler: reconciler, policy: policy, hooks: hooks, opened: opened)
+            } else {
+                outcome = try await reconciler.converge(.revision(source, rev, previous: previous), policy: policy,
+                                                        sessions: { try await opened.connect($0) }, hooks: hooks)
+            }
         } catch {
-            await sessions.close()
+            await opened.close()
             throw error
         }
-    }
-
-    func apply(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, reconciler: Reconciler,
-               recovered: [Store.InterruptedAction]) async throws -> Reconciler.AppliedRun?
-    {
-        let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions)
-        if format == .text { Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor)) }
-        if planned.plan.hasErrors {
-            let reason = "the plan has errors"
-            reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository, path: commit.path, reason: reason)
-            if format == .json { for d in planned.plan.diagnostics { Terminal.writeError(d.description + "\n") } }
-            throw EngineError.refused([reason + "; nothing was changed"])
-        }
-        let refusals = ApplyGuard(allowMassDelete: allowMassDelete, allowReplace: allowReplace)
-            .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-        if !refusals.isEmpty {
-            reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository, path: commit.path,
-                                     reason: refusals.joined(separator: "; "))
-            throw EngineError.refused(refusals)
-        }
-        if dryRun {
+        await opened.close()
+        switch outcome {
+        case let .refused(refusal):
+            if format == .json, let plan = refusal.planned?.plan, plan.hasErrors {
+                for d in plan.diagnostics where d.severity == .error { Terminal.writeError(d.description + "\n") }
+            }
+            throw refusal.engineError
+        case let .planned(planned):
             if format == .json { Terminal.write(try PlanRenderer.json(planned.plan)) }
             Terminal.writeError("Dry run: nothing was changed.\n")
             return nil
+        case let .applied(run), let .failed(run), let .nothingToDo(_, recorded: run?):
+            var run = run
+            run.recovered = recovered
+            return run
+        case .nothingToDo(_, recorded: nil):
+            return nil
         }
-        if !planned.plan.isEmpty && !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw EngineError.refused(["standard input is not a terminal; pass --yes to apply without asking"])
-            }
-            guard Confirmation.ask("Apply this plan to the hosts?") else {
-                throw EngineError.refused(["not confirmed; nothing was changed"])
-            }
+    }
+}
+
+extension ApplyCommand {
+    /// A saved plan: its commit planned again against the hosts as they are now, applied only when the
+    /// commit, the last applied commit, every host's observed state and so the plan are as reviewed.
+    func applySaved(_ file: String, source: ManifestSource, reconciler: Reconciler, policy: ConvergePolicy, hooks: ConvergeHooks,
+                    opened: SessionsOpened) async throws -> ConvergeOutcome {
+        let saved: SavedPlan
+        do {
+            saved = try JSONDecoder().decode(SavedPlan.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        } catch {
+            throw EngineError.source("cannot read the saved plan \(file): \(error)")
         }
-        let printer = ProgressPrinter()
-        let options = Applier.Options(parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
-        return try await reconciler.apply(planned, sessions: sessions, options: options, recovered: recovered) { event in
-            printer.handle(event)
+        let commit = try await reconciler.read(source, saved.commit)
+        let previous = try saved.baseCommit.map { try source.load($0).state } ?? reconciler.previousState(in: source)?.state
+        let sessions = try await opened.connect(commit)
+        let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions, baseCommit: saved.baseCommit)
+        let stale = try reconciler.staleness(of: saved, against: planned)
+        guard stale.isEmpty else {
+            let reason = "the saved plan \(saved.id) is stale: " + stale.joined(separator: "; ") + "; plan again"
+            reconciler.recordRefusal(kind: .apply, commit: saved.commit, repository: commit.repository, path: commit.path, reason: reason)
+            throw EngineError.refused([reason])
         }
+        return try await reconciler.converge(.planned(planned), policy: policy, sessions: { _ in sessions }, hooks: hooks)
+    }
+}
+
+/// The sessions a command opens for one converge, closed when it ends.
+final class SessionsOpened: @unchecked Sendable {
+    private let reconciler: Reconciler
+    private let lock = NSLock()
+    private var opened: [HostSessions] = []
+
+    init(_ reconciler: Reconciler) {
+        self.reconciler = reconciler
+    }
+
+    func connect(_ commit: LoadedCommit) async throws -> HostSessions {
+        let sessions = await reconciler.connect(commit)
+        lock.withLock { opened.append(sessions) }
+        return sessions
+    }
+
+    func close() async {
+        for sessions in lock.withLock({ opened }) { await sessions.close() }
     }
 }
 
@@ -167,8 +209,6 @@ struct ApplyReport: Encodable {
     }
 
     func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        try DocumentJSON.render(self)
     }
 }

@@ -62,28 +62,9 @@ struct DriftCommand: AsyncParsableCommand {
             let commit = try source.load(commitID)
             let sessions = await reconciler.connect(commit)
             do {
-                let planned = try await reconciler.plan(commit, previous: commit.state, sessions: sessions)
-                let report = DriftReport(plan: planned.plan, hosts: planned.hosts)
-                reconciler.recordDrift(report, repository: commit.repository, path: commit.path)
-                var healed: Bool?
-                if heal && !planned.plan.isEmpty {
-                    let refusals = ApplyGuard(allowMassDelete: false, allowReplace: allowReplace)
-                        .refusals(plan: planned.plan, desired: commit.state, hosts: planned.hosts)
-                    if !refusals.isEmpty {
-                        printReport(report)
-                        reconciler.recordRefusal(kind: "apply", commit: commit.commit, repository: commit.repository,
-                                                 path: commit.path, reason: "heal: " + refusals.joined(separator: "; "))
-                        throw EngineError.refused(refusals)
-                    }
-                    printReport(report)
-                    let printer = ProgressPrinter()
-                    let applied = try await reconciler.apply(planned, sessions: sessions, options: Applier.Options(parallelism: parallel),
-                                                             kind: "apply") { printer.handle($0) }
-                    healed = applied.succeeded
-                    Terminal.writeError(applied.succeeded ? "Healed (run #\(applied.runID)).\n" : "Healing FAILED (run #\(applied.runID)).\n")
-                }
+                let result = try await check(commit, sessions: sessions, reconciler: reconciler)
                 await sessions.close()
-                return (report, healed)
+                return result
             } catch {
                 await sessions.close()
                 throw error
@@ -96,6 +77,28 @@ struct DriftCommand: AsyncParsableCommand {
         // A host that could not be read is an error: nothing is known about it, drift or not.
         if report.items.contains(where: { $0.type == .unreachable }) { throw ExitCode.failure }
         if detailedExitcode && report.hasDrift { throw ExitStatus.changes }
+    }
+
+    /// The engine's drift check, recorded; with --heal, its plan goes through the converge pipeline.
+    func check(_ commit: LoadedCommit, sessions: HostSessions, reconciler: Reconciler) async throws -> (DriftReport, Bool?) {
+        let check = try await reconciler.checkDrift(commit, sessions: sessions)
+        let report = check.report
+        reconciler.recordDrift(report, repository: commit.repository, path: commit.path)
+        guard heal && !(check.planned.plan.isEmpty && check.planned.steps.isEmpty) else { return (report, nil) }
+        printReport(report)
+        let printer = ProgressPrinter()
+        let policy = ConvergePolicy(purpose: .heal, allowReplace: allowReplace, allowMassDelete: false, parallelism: parallel)
+        let outcome = try await reconciler.converge(.planned(check.planned), policy: policy, sessions: { _ in sessions },
+                                                    hooks: ConvergeHooks(progress: { printer.handle($0) }))
+        switch outcome {
+        case let .refused(refusal):
+            throw refusal.engineError
+        case let .applied(run), let .failed(run), let .nothingToDo(_, recorded: run?):
+            Terminal.writeError(run.succeeded ? "Healed (run #\(run.runID)).\n" : "Healing FAILED (run #\(run.runID)).\n")
+            return (report, run.succeeded)
+        case .nothingToDo(_, recorded: nil), .planned:
+            return (report, true)
+        }
     }
 
     func printReport(_ report: DriftReport) {

@@ -95,8 +95,7 @@ final class ProgressPrinter: @unchecked Sendable {
 
     private func elapsed(_ step: String) -> String {
         guard let start = started[step] else { return "" }
-        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - start).components.seconds)
+        let seconds = (ContinuousClock.now - start).inSeconds
         return String(format: " (%.1f s)", seconds)
     }
 }

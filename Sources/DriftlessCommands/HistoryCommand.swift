@@ -96,7 +96,7 @@ struct HistoryCommand: AsyncParsableCommand {
                 var lines = [detail.run.line]
                 if let summary = detail.run.summary { lines.append("  plan: \(summary.escapingControlCharacters)") }
                 for entry in detail.journal {
-                    lines.append(("  \(timestamp(entry.at))  \(entry.phase.padding(toLength: 9, withPad: " ", startingAt: 0)) \(entry.action)"
+                    lines.append(("  \(timestamp(entry.at))  \(entry.phase.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(entry.action)"
                         + (entry.detail.map { ": \($0)" } ?? "")).escapingControlCharacters)
                 }
                 return Terminal.write(lines.joined(separator: "\n") + "\n")
@@ -114,9 +114,9 @@ extension Store.Run {
     /// `#12  apply  3f2a9c1b0d4e  2026-11-27 14:02:11  12.3 s  succeeded  3 succeeded, 0 failed, 0 skipped`
     var line: String {
         let duration = finishedAt.map { String(format: "%6.1f s", $0.timeIntervalSince(startedAt)) } ?? "   ... "
-        let parts = ["#\(id)".padding(toLength: 5, withPad: " ", startingAt: 0), kind.padding(toLength: 6, withPad: " ", startingAt: 0),
+        let parts = ["#\(id)".padding(toLength: 5, withPad: " ", startingAt: 0), kind.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0),
                      (commit.map { String($0.prefix(12)) } ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0),
-                     timestamp(startedAt), duration, (result ?? "running").padding(toLength: 11, withPad: " ", startingAt: 0),
+                     timestamp(startedAt), duration, (result?.rawValue ?? "running").padding(toLength: 11, withPad: " ", startingAt: 0),
                      (detail ?? summary ?? "").escapingControlCharacters]
         return parts.joined(separator: "  ")
     }
@@ -130,8 +130,5 @@ func timestamp(_ date: Date) -> String {
 }
 
 func encodeJSON<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    try DocumentJSON.render(value)
 }

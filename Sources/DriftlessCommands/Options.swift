@@ -112,9 +112,7 @@ enum DurationFlag {
 
 extension Duration {
     /// The whole milliseconds of the duration.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
+    var milliseconds: Int64 { inMilliseconds }
 }
 
 /// `--image-dir DIR` (repeatable): the directories Images' `source.path` files may be read from.

@@ -24,6 +24,7 @@ struct PlanCommand: AsyncParsableCommand {
               driftless plan --repo . --rev HEAD
               driftless plan --repo . --rev pr-branch --base main --format markdown > plan.md
               driftless plan --repo https://git.example.com/cloud.git --format json | jq .summary
+              driftless plan --repo . --out plan.json && driftless apply --repo . plan.json
             """
     )
 
@@ -46,11 +47,16 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 2 when there are changes, 0 when there are none, 1 on error.")
     var detailedExitcode = false
 
+    @Option(name: .long, help: ArgumentHelp("Also save the plan to FILE, for `driftless apply FILE` to apply exactly as reviewed.",
+                                            valueName: "file"))
+    var out: String?
+
     @OptionGroup var stateOptions: StateOptions
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
     func run() async throws {
+        var saved: SavedPlan?
         let planned = try await reportingErrors { () async throws -> Reconciler.PlannedRun in
             let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
             reconciler.gitCredentials = source.git.credentials
@@ -68,13 +74,21 @@ struct PlanCommand: AsyncParsableCommand {
             let baseCommit = try base.map { try source.resolve($0) }
             let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions, baseCommit: baseCommit)
             await sessions.close()
+            if let out {
+                let plan = try reconciler.save(planned)
+                try DocumentJSON.render(plan).write(toFile: out, atomically: true, encoding: .utf8)
+                saved = plan
+            }
             return planned
         }
         switch format {
         case .text: Terminal.write(PlanRenderer.text(planned.plan, color: Terminal.useColor))
-        case .markdown: Terminal.write(PlanRenderer.markdown(planned.plan, linkBase: linkBase))
+        case .markdown:
+            Terminal.write(PlanRenderer.markdown(planned.plan, linkBase: linkBase))
+            if let saved { Terminal.write("\n<sub>Driftless plan `\(saved.id)`: applied only as reviewed.</sub>\n") }
         case .json: Terminal.write(try PlanRenderer.json(planned.plan))
         }
+        if let saved, let out { Terminal.writeError("Saved plan \(saved.id) to \(out).\n") }
         if planned.plan.hasErrors || planned.hosts.contains(where: { !$0.isKnown }) {
             if format != .text {
                 for diagnostic in planned.plan.diagnostics { Terminal.writeError(diagnostic.description + "\n") }

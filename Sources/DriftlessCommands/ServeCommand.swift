@@ -146,8 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
             let lock = try StateLock(stateDirectory: configuration.stateDirectory, command: "driftless serve --repo \(Reconciler.displayLocation(repo))")
             defer { lock.release() }
             let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            let daemon = try Daemon(configuration: configuration, logger: logger)
+            let daemon = try Daemon(configuration: configuration, logger: logger, registry: registry)
             let api = HTTPAPI(daemon: daemon, registry: registry, webhookSecret: secret, logger: logger)
             let app = Application(
                 router: api.router(),

@@ -64,6 +64,12 @@ public final class HostSessions: @unchecked Sendable {
         return (drivers, network, [connection, second])
     }
 
+    /// Sessions over drivers made elsewhere (`InMemoryHost` in tests and benchmarks): no connection to
+    /// close, no events.
+    public convenience init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String] = [:]) {
+        self.init(targets: targets, drivers: drivers, unreachable: unreachable, networks: [:], connections: [:])
+    }
+
     init(targets: [HostTarget], drivers: [String: HostDrivers], unreachable: [String: String],
          networks: [String: OVSNetworkDriver], connections: [String: [LibvirtConnection]]) {
         self.targets = targets
@@ -89,6 +95,13 @@ public final class HostSessions: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
         var tasks: [Task<Void, Never>] = []
         for (host, hostConnections) in connections {
+            // A closed connection is an event too: the sessions must be made again (no polling).
+            for connection in hostConnections {
+                connection.onClose { [eventStreamEnded] _ in
+                    eventStreamEnded.set()
+                    continuation.yield(host)
+                }
+            }
             guard let domainEvents = try? hostConnections.first?.domainEvents() else { continue }
             tasks.append(Task { [eventStreamEnded] in
                 for await _ in domainEvents { continuation.yield(host) }

@@ -12,6 +12,10 @@ public final class Reconciler: @unchecked Sendable {
     public let store: Store
     /// How long connecting to a host may take before it counts as unreachable.
     public var connectTimeout: Duration = .seconds(10)
+    /// Where fetching, reading and validating a commit run: never on a cooperative thread or an actor.
+    public let sourceLane = BlockingLane(label: "driftless.source")
+    /// How long reading and validating a commit may take (nil: no limit; the daemon sets one).
+    public var sourceTimeout: Duration?
     /// How remotes are authenticated (token file, ssh key and known_hosts); never part of a URL.
     public var gitCredentials = GitCredentials.none.withEnvironment()
 
@@ -35,6 +39,13 @@ public final class Reconciler: @unchecked Sendable {
     public func source(_ location: String, path: String) throws -> ManifestSource {
         try ManifestSource(location: location, path: path, cacheRoot: repositoryCache, credentials: gitCredentials,
                            imagePaths: imagePaths)
+    }
+
+    /// Reads and validates `revision` of `source` on the source lane, within `sourceTimeout`.
+    public func read(_ source: ManifestSource, _ revision: String?) async throws -> LoadedCommit {
+        try await sourceLane.run("reading \(revision ?? "HEAD") of \(source.repository.displayName)", timeout: sourceTimeout) {
+            try source.load(revision)
+        }
     }
 
     /// The repository as last fetched (or the local one), without contacting the remote.
@@ -96,14 +107,19 @@ public final class Reconciler: @unchecked Sendable {
         public var result: ApplyResult
         /// Actions left in flight by runs that were killed, found before this one started.
         public var recovered: [Store.InterruptedAction]
+        /// Hosts that could not be reached, prepared or observed, and why: nothing was done on them.
         public var unreachable: [String: String]
+
+        /// The steps that failed, and those not run because a step they wait for did not succeed.
+        public var failedSteps: [ApplyResult.StepResult] { result.steps.filter { $0.phase == .failed } }
+        public var skippedSteps: [ApplyResult.StepResult] { result.steps.filter { $0.phase == .skipped } }
 
         public var succeeded: Bool { result.isSuccess && unreachable.isEmpty && !planned.plan.hasErrors }
     }
 
     /// Applies a planned run under the state lock (taken by the caller): records the run, persists IP
     /// allocations, prepares the hosts and carries out the steps, journalling each one.
-    public func apply(_ planned: PlannedRun, sessions: HostSessions, options: Applier.Options, kind: String = "apply",
+    public func apply(_ planned: PlannedRun, sessions: HostSessions, options: Applier.Options, kind: Store.RunKind = .apply,
                       recovered: [Store.InterruptedAction] = [],
                       progress: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> AppliedRun
     {
@@ -113,13 +129,19 @@ public final class Reconciler: @unchecked Sendable {
                                        diagnosticProjects: ProjectScope(state: planned.commit.state).projects(of: planned.plan.diagnostics))
         try store.saveAllocations(planned.allocations)
         var unreachable = sessions.unreachable
-        for (host, reason) in await sessions.prepare() { unreachable[host] = reason }
+        // A host that was reached but could not be read got no step: the run must not count as converged.
+        for host in planned.hosts where !host.isKnown && unreachable[host.target.name] == nil {
+            unreachable[host.target.name] = "not observed: " + (host.unknownReason ?? "unknown")
+        }
+        for (host, reason) in await sessions.prepare() where unreachable[host] == nil { unreachable[host] = reason }
         let store = self.store
-        // Each line carries its step's project, so that the API authorises it without reading the key.
-        let projects = Dictionary(planned.steps.map { ($0.key, $0.project) }, uniquingKeysWith: { a, b in a == b ? a : nil })
+        // Each line carries its step's project, kind and name as columns: the API authorises it by its
+        // project and nothing reads the key back.
+        let steps = Dictionary(planned.steps.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
-            try store.journal(run: runID, action: event.step, phase: event.phase.rawValue, detail: event.detail,
-                              project: projects[event.step] ?? nil)
+            let step = steps[event.step]
+            try store.journal(run: runID, action: event.step, phase: Store.StepPhase(event.phase), detail: event.detail,
+                              project: step?.project, kind: step?.kind.rawValue, name: step?.name)
             FaultInjection.journalWritten()
             progress(event)
         }
@@ -127,7 +149,7 @@ public final class Reconciler: @unchecked Sendable {
         let applied = AppliedRun(runID: runID, planned: planned, result: result, recovered: recovered, unreachable: unreachable)
         var outcome = "\(result.succeeded) succeeded, \(result.failed) failed, \(result.skipped) skipped"
         if !unreachable.isEmpty { outcome += "; unreachable: " + unreachable.keys.sorted().joined(separator: ", ") }
-        try store.finishRun(runID, result: applied.succeeded ? "succeeded" : "failed", detail: outcome)
+        try store.finishRun(runID, result: applied.succeeded ? .succeeded : .failed, detail: outcome)
         return applied
     }
 
@@ -138,18 +160,18 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Records a run that never reached the hosts (refused, invalid source). `publicReason` is the reason
     /// as every API user may read it (only when it names no project's objects).
-    public func recordRefusal(kind: String, commit: String?, repository: String?, path: String?, reason: String,
+    public func recordRefusal(kind: Store.RunKind, commit: String?, repository: String?, path: String?, reason: String,
                               publicReason: String? = nil) {
         if let id = try? store.beginRun(kind: kind, commit: commit, repository: repository.map(Self.displayLocation), path: path) {
-            try? store.finishRun(id, result: "refused", detail: reason, publicDetail: publicReason)
+            try? store.finishRun(id, result: .refused, detail: reason, publicDetail: publicReason)
         }
     }
 
     /// Records a drift check in the history.
     public func recordDrift(_ report: DriftReport, repository: String?, path: String?) {
-        guard let id = try? store.beginRun(kind: "drift", commit: report.commit, repository: repository, path: path,
+        guard let id = try? store.beginRun(kind: .drift, commit: report.commit, repository: repository, path: path,
                                            summary: "\(report.items.count) drift item\(report.items.count == 1 ? "" : "s")")
         else { return }
-        try? store.finishRun(id, result: report.hasDrift ? "drifted" : "clean")
+        try? store.finishRun(id, result: report.hasDrift ? .drifted : .clean)
     }
 }

@@ -11,10 +11,20 @@ public struct LoadedCommit: Sendable {
     public var report: ValidationReport
     /// Its subject line, author and time (nil when the repository could not say).
     public var summary: CommitSummary? = nil
+
+    public init(repository: String, commit: String, path: String, state: DesiredState, report: ValidationReport,
+                summary: CommitSummary? = nil) {
+        self.summary = summary
+        self.repository = repository
+        self.commit = commit
+        self.path = path
+        self.state = state
+        self.report = report
+    }
 }
 
 /// Why the engine stopped before touching any host.
-public enum EngineError: Error, CustomStringConvertible {
+public enum EngineError: ClassifiedError, CustomStringConvertible {
     /// The commit has errors: the report lists each with file, line and field.
     case invalid(ValidationReport)
     /// A safety rule refused the plan.
@@ -22,6 +32,13 @@ public enum EngineError: Error, CustomStringConvertible {
     /// Nothing was applied yet, so there is nothing to compare the hosts with.
     case nothingApplied
     case source(String)
+
+    /// A source that cannot be read now may be readable later (the remote is down); everything else needs a
+    /// new commit or a person.
+    public var failureKind: FailureKind {
+        if case .source = self { return .transient }
+        return .terminal
+    }
 
     public var description: String {
         switch self {

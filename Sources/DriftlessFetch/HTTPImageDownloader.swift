@@ -268,8 +268,7 @@ public struct HTTPImageDownloader: Sendable {
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        duration.inNanoseconds
     }
 
     static func seconds(_ duration: Duration) -> String {

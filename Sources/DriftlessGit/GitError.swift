@@ -1,4 +1,5 @@
 import CLibGit2
+import DriftlessCore
 import Foundation
 
 /// A failed libgit2 call: libgit2's error code and class, its message (credentials removed) and the call.
@@ -80,25 +81,10 @@ enum LibGit2 {
 
 /// Removes credentials from URLs before they reach an error message or a log.
 public enum Redaction {
-    /// `https://user:token@host/repo` → `https://***@host/repo`; also removes each of `secrets`.
+    /// `https://user:token@host/repo` → `https://***@host/repo`; also removes each of `secrets`
+    /// (`URLRedaction`, the core's one redactor).
     public static func redact(_ text: String, secrets: [String] = []) -> String {
-        var result = text
-        for secret in secrets where !secret.isEmpty {
-            result = result.replacingOccurrences(of: secret, with: "***")
-        }
-        var output = ""
-        var rest = Substring(result)
-        while let schemeEnd = rest.range(of: "://") {
-            output += rest[..<schemeEnd.upperBound]
-            rest = rest[schemeEnd.upperBound...]
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == " " || $0 == "'" || $0 == "\"" || $0 == "\n" }
-                ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
-                output += "***@"
-                rest = rest[rest.index(after: at)...]
-            }
-        }
-        return output + rest
+        URLRedaction.redact(text, secrets: secrets, userInfo: .masked)
     }
 
     /// The URL without its user information, for display.

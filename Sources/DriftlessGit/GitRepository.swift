@@ -130,16 +130,13 @@ public final class GitRepository {
         return String(authority[..<at])
     }
 
-    /// A readable and unique cache directory name for a (credential-free) URL.
+    /// A readable and unique cache directory name for a (credential-free) URL: the core's `StableHash`
+    /// (SHA-256, first 16 hex digits), as everything else Driftless names by a hash.
     static func cacheName(for url: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in url.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
+        let hash = StableHash.sha256Hex(url).prefix(16)
         let readable = url.split(separator: "/").last.map { $0.replacingOccurrences(of: ".git", with: "") } ?? "repo"
         let safe = String(readable.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(40))
-        return "\(safe)-\(String(hash, radix: 16))"
+        return "\(safe)-\(hash)"
     }
 
     // MARK: - Revisions

@@ -1,4 +1,5 @@
 import CLibvirt
+import DriftlessCore
 import Foundation
 
 /// What a connection shares with libvirt's callbacks: its redacted URI and whether it is alive.
@@ -34,11 +35,26 @@ final class ConnectionState: @unchecked Sendable {
         lock.withLock { closeReason }
     }
 
-    /// Records that libvirt closed the connection; the first reason wins.
+    private var closeHandlers: [@Sendable (LibvirtConnection.CloseReason) -> Void] = []
+
+    /// Records that libvirt closed the connection; the first reason wins, and tells the handlers once.
     func markClosed(_ reason: LibvirtConnection.CloseReason) {
-        lock.withLock {
-            if closeReason == nil { closeReason = reason }
+        let handlers: [@Sendable (LibvirtConnection.CloseReason) -> Void] = lock.withLock {
+            guard closeReason == nil else { return [] }
+            closeReason = reason
+            defer { closeHandlers.removeAll() }
+            return closeHandlers
         }
+        for handler in handlers { handler(reason) }
+    }
+
+    /// Calls `handler` once when the connection closes (at once when it already has).
+    func onClose(_ handler: @escaping @Sendable (LibvirtConnection.CloseReason) -> Void) {
+        let closed: LibvirtConnection.CloseReason? = lock.withLock {
+            if closeReason == nil { closeHandlers.append(handler) }
+            return closeReason
+        }
+        if let closed { handler(closed) }
     }
 }
 
@@ -46,27 +62,5 @@ final class ConnectionState: @unchecked Sendable {
 ///
 /// Query parameters whose names suggest a secret keep their name but lose their value.
 public func redactLibvirtURI(_ uri: String) -> String {
-    guard let schemeEnd = uri.range(of: "://") else { return uri }
-    let afterScheme = uri[schemeEnd.upperBound...]
-    let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
-    var authority = afterScheme[..<authorityEnd]
-    if let at = authority.lastIndex(of: "@") {
-        authority = authority[authority.index(after: at)...]
-    }
-    var rest = String(afterScheme[authorityEnd...])
-    if let question = rest.firstIndex(of: "?") {
-        let path = rest[..<question]
-        let query = rest[rest.index(after: question)...]
-        let secretWords = ["pass", "secret", "token", "key"]
-        let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
-            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = parts[0].lowercased()
-            if parts.count == 2, secretWords.contains(where: { name.contains($0) }), name != "keyfile" {
-                return "\(parts[0])=REDACTED"
-            }
-            return String(item)
-        }
-        rest = path + "?" + items.joined(separator: "&")
-    }
-    return String(uri[..<schemeEnd.upperBound]) + authority + rest
+    URLRedaction.redact(uri, userInfo: .dropped)
 }

@@ -70,6 +70,12 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// Why the connection closed, nil while it is alive.
     public var closeReason: CloseReason? { state.reason }
 
+    /// Calls `handler` once, on libvirt's event thread, when libvirt reports the connection closed (at once
+    /// when it already is): how a watcher notices a lost host without polling `isAlive`.
+    public func onClose(_ handler: @escaping @Sendable (CloseReason) -> Void) {
+        state.onClose(handler)
+    }
+
     /// Opens a connection: `test:///default`, `qemu:///system`, `qemu+ssh://host/system`, ….
     ///
     /// Starts the process-wide event loop first (once), enables keepalive where the

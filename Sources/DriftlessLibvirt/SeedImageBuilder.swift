@@ -1,4 +1,5 @@
 import DriftlessCore
+import DriftlessProcess
 import Foundation
 
 /// Builds a cloud-init NoCloud seed ISO (volume label `cidata`) with `genisoimage`, run with an argument
@@ -27,22 +28,17 @@ public struct SeedImageBuilder: Sendable {
             paths.append(url.path)
         }
         let output = directory.appendingPathComponent("seed.iso")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["-quiet", "-output", output.path, "-volid", "cidata", "-joliet", "-rock"] + paths
-        let errors = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errors)
-        process.standardOutput = FileHandle.nullDevice
+        // Called on a libvirt worker thread (inside the compute driver's blocking calls), never on a
+        // cooperative one: `runBlocking` runs the child from a thread of its own.
+        let run: ChildProcess.Output
         do {
-            try process.run()
+            run = try ChildProcess.runBlocking(tool, ["-quiet", "-output", output.path, "-volid", "cidata", "-joliet", "-rock"] + paths,
+                                               outputLimit: 1 << 20)
         } catch {
             throw Failure(description: "cannot run \(tool) (install genisoimage): \(error)")
         }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-            throw Failure(description: "\(tool) failed (\(process.terminationStatus)): \(message)")
+        guard run.succeeded else {
+            throw Failure(description: "\(tool) failed (\(run.status)): \(run.stderr)")
         }
         return try Data(contentsOf: output)
     }

@@ -5,23 +5,18 @@
 import DriftlessCore
 import DriftlessLibvirt
 import DriftlessStore
+import DriftlessProcess
 import Foundation
 
 func measure<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
     let start = ContinuousClock.now
     let value = try await body()
     let elapsed = ContinuousClock.now - start
-    return (value, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return (value, elapsed.inSeconds)
 }
 
 func run(_ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
+    _ = try ChildProcess.runBlocking(arguments[0], Array(arguments.dropFirst()))
 }
 
 func observeBenchmark(count: Int) async throws {

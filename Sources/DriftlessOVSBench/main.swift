@@ -89,9 +89,7 @@ func runBench(_ options: BenchOptions) async throws -> [String: Double] {
     let transactions = await driver.transactionCount - before
     await driver.close()
 
-    func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    func seconds(_ duration: Duration) -> Double { duration.inSeconds }
     return [
         "create_s": seconds(createTime), "delete_s": seconds(deleteTime), "transactions": Double(transactions),
         "ports": Double(ports.count),

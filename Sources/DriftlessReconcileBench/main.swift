@@ -13,67 +13,18 @@ import DriftlessCore
 import DriftlessEngine
 import DriftlessLibvirt
 import DriftlessOVSDB
-import DriftlessServer
 import DriftlessStore
+import DriftlessTesting
+import DriftlessProcess
 import Foundation
-import Hummingbird
-import Logging
-import Metrics
-import Prometheus
 
 func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    duration.inSeconds
 }
 
 @discardableResult
 func shell(_ arguments: String...) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
-}
-
-/// Counts calls of the write methods of the drivers it wraps; reads pass through.
-final class WriteCounter: ComputeDriver, StorageDriver, NetworkDriver, @unchecked Sendable {
-    let compute: any ComputeDriver
-    let storage: any StorageDriver
-    let network: any NetworkDriver
-    private let lock = NSLock()
-    private(set) var writes: [String] = []
-
-    init(compute: any ComputeDriver, storage: any StorageDriver, network: any NetworkDriver) {
-        self.compute = compute
-        self.storage = storage
-        self.network = network
-    }
-
-    func count(_ name: String) { lock.withLock { writes.append(name) } }
-
-    func observe() async throws -> ComputeObservation { try await compute.observe() }
-    func create(_ request: InstanceRequest) async throws -> ObservedInstance { count("create"); return try await compute.create(request) }
-    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate {
-        count("update"); return try await compute.update(request, from: observed)
-    }
-    func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
-        count("delete"); try await compute.delete(observed, shutdownTimeout: shutdownTimeout)
-    }
-    func ensurePools() async throws { count("ensurePools"); try await storage.ensurePools() }
-    func observe() async throws -> StorageObservation { try await storage.observe() }
-    func importImage(_ request: ImageRequest) async throws -> ObservedImage { count("importImage"); return try await storage.importImage(request) }
-    func deleteImage(_ image: ObservedImage) async throws { count("deleteImage"); try await storage.deleteImage(image) }
-    func createVolume(_ request: VolumeRequest) async throws -> ObservedVolume { count("createVolume"); return try await storage.createVolume(request) }
-    func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume {
-        count("resizeVolume"); return try await storage.resizeVolume(volume, to: size)
-    }
-    func deleteVolume(_ volume: ObservedVolume) async throws { count("deleteVolume"); try await storage.deleteVolume(volume) }
-    func releaseVolume(_ volume: ObservedVolume) async throws { count("releaseVolume"); try await storage.releaseVolume(volume) }
-    func ensureBridge() async throws { count("ensureBridge"); try await network.ensureBridge() }
-    func observePorts() async throws -> Observed<[ObservedPort]> { try await network.observePorts() }
-    func apply(_ changes: PortChangeSet) async throws { count("ports"); try await network.apply(changes) }
+    try ChildProcess.runBlocking(arguments[0], Array(arguments.dropFirst())).status
 }
 
 func manifests(count: Int, id: String, root: String) -> String {
@@ -280,39 +231,6 @@ func residentMemory() -> (current: Double, peak: Double) {
     return (value("VmRSS"), value("VmHWM"))
 }
 
-/// The daemon and its HTTP API in this process, over `count` managed instances (the libvirt test driver is
-/// shared by every connection of a process): resident memory once it has applied (nothing to do) and run
-/// full drift checks every 2 s for 8 s.
-func serveMemory(_ laid: LaidOut, count: Int) async throws {
-    let registry = PrometheusCollectorRegistry()
-    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-    var logger = Logger(label: "bench")
-    logger.logLevel = .warning
-    let port = Int.random(in: 30000..<40000)
-    let configuration = ServeConfiguration(repository: laid.repo, stateDirectory: laid.root + "/state", pollInterval: .seconds(3600),
-                                           driftInterval: .seconds(2), listenPort: port)
-    let daemon = try Daemon(configuration: configuration, logger: logger)
-    let api = HTTPAPI(daemon: daemon, registry: registry, webhookSecret: nil, logger: logger)
-    let app = Application(router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-    let baseline = residentMemory()
-    let server = Task { try await app.runService(gracefulShutdownSignals: []) }
-    let loop = Task { await daemon.run() }
-    // Let it apply (an empty plan) and run several full drift checks over the 1,000 instances.
-    var applied = false
-    for _ in 0..<120 {
-        try await Task.sleep(for: .seconds(1))
-        if (try? laid.reconciler.store.lastAppliedRun()) != nil, (try? laid.reconciler.store.latestDrift()) != nil { applied = true; break }
-    }
-    try await Task.sleep(for: .seconds(8))
-    let report = try laid.reconciler.store.latestDrift()
-    let afterChecks = residentMemory()
-    print(String(format: "serve with %d managed instances: applied %@, drift items %d; resident memory %.1f MiB (peak %.1f MiB; %.1f MiB before the daemon started)",
-                 count, applied ? "yes" : "NO", report?.items.count ?? -1, afterChecks.current, afterChecks.peak, baseline.current))
-    await daemon.stop()
-    _ = await loop.value
-    server.cancel()
-}
-
 /// Where resident memory goes: five rounds of each part of a plan, with the resident size after each.
 func memoryByPhase(_ laid: LaidOut) async throws {
     func report(_ phase: String) { print(String(format: "%-28@ %.1f MiB", phase as NSString, residentMemory().current)) }
@@ -334,12 +252,9 @@ do {
     switch mode {
     case "noop-plan":
         if try await !withLaidOut(count: count, { try await noopPlan($0, count: count) }) { exit(1) }
-    case "serve-memory":
-        Daemon.limitMallocArenas()
-        try await withLaidOut(count: count) { try await serveMemory($0, count: count) }
     case "memory-by-phase": try await withLaidOut(count: count) { try await memoryByPhase($0) }
     default:
-        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|serve-memory [N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|memory-by-phase [N] (the daemon's memory: benchmarks/serve_memory.sh)\n".utf8))
         exit(2)
     }
 } catch {

@@ -95,7 +95,7 @@ struct DashboardRoutes: Sendable {
                 let plan = found.planJSON.flatMap { try? PlanRenderer.decode($0) }
                     .map { grant.visible($0, diagnosticProjects: found.diagnosticProjects) }
                 let journal = try store.journalEntries(run: id).filter { grant.canSee(project: $0.project) }
-                    .map { DashboardInput.JournalLine(action: $0.action, phase: $0.phase, detail: $0.detail, at: $0.at) }
+                    .map { DashboardInput.JournalLine(action: $0.action, phase: $0.phase.rawValue, detail: $0.detail, at: $0.at) }
                 let run = try HTTPAPI.documents([found], grant: grant, store: store).map(Self.run)[0]
                 return (Pages.run(run, plan: plan, journal: journal, now: Date(), chrome: chrome), .ok)
             }
@@ -273,8 +273,9 @@ struct DashboardRoutes: Sendable {
     }
 
     static func run(_ document: HTTPAPI.RunDocument) -> DashboardInput.Run {
-        DashboardInput.Run(id: document.id, kind: document.kind, commit: document.commit, startedAt: document.startedAt,
-                           finishedAt: document.finishedAt, result: document.result, summary: document.summary, detail: document.detail)
+        DashboardInput.Run(id: document.id, kind: document.kind.rawValue, commit: document.commit, startedAt: document.startedAt,
+                           finishedAt: document.finishedAt, result: document.result?.rawValue, summary: document.summary,
+                           detail: document.detail)
     }
 
     /// What `/api/v1/plan?rev=` answers, as a page shows it: only the projects the user manages.

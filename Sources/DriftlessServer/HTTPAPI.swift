@@ -38,7 +38,7 @@ public struct HTTPAPI: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in Self.text("ok\n") }
         router.get("/readyz") { _, _ in
-            await daemon.isReady ? Self.text("ready\n") : Self.text("starting\n", status: .serviceUnavailable)
+            daemon.isReady ? Self.text("ready\n") : Self.text("starting\n", status: .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -124,7 +124,7 @@ public struct HTTPAPI: Sendable {
     func authorize(_ request: Request) async throws -> AccessPolicy.Grant {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Unauthorized() }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, let grant = await daemon.grant(forToken: token) else { throw Unauthorized() }
+        guard !token.isEmpty, let grant = daemon.grant(forToken: token) else { throw Unauthorized() }
         return grant
     }
 
@@ -182,22 +182,22 @@ public struct HTTPAPI: Sendable {
     func status(for grant: AccessPolicy.Grant) async throws -> StatusDocument {
         let store = daemon.store
         let drift = try store.latestDrift()
-        let state = await daemon.appliedCommit?.state
+        let state = daemon.appliedCommit?.state
         let projects = (state?.projects.map(\.name) ?? []).filter { grant.canSee(project: $0) }.sorted()
         let last = try store.lastAppliedRun().flatMap { try store.runRecord($0.id) }
         return StatusDocument(
-            ready: await daemon.isReady, user: grant.user, cloudAdmin: grant.cloudAdmin,
+            ready: daemon.isReady, user: grant.user, cloudAdmin: grant.cloudAdmin,
             lastApplied: try last.map { try Self.documents([$0], grant: grant, store: store)[0] }, projects: projects,
             driftItems: drift.map { grant.visible($0).items.count }, checkedAt: drift?.checkedAt)
     }
 
     struct RunDocument: Encodable {
         var id: Int64
-        var kind: String
+        var kind: Store.RunKind
         var commit: String?
         var startedAt: Date
         var finishedAt: Date?
-        var result: String?
+        var result: Store.RunResult?
         var summary: String?
         var detail: String?
 
@@ -261,11 +261,8 @@ public struct HTTPAPI: Sendable {
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: try DocumentJSON.data(value))))
     }
 
     static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

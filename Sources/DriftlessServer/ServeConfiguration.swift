@@ -32,6 +32,9 @@ public struct ServeConfiguration: Sendable {
     public var notifyFormat: NotifyFormat
     /// Wait after an event before checking drift, so a burst of events is one check.
     public var eventDebounce: Duration
+    /// How long a fetch, or reading and validating a commit, may take before the loop gives up on it (the
+    /// work goes on in the background; the next fetch waits for it).
+    public var sourceTimeout: Duration = .seconds(300)
     /// How the remote is authenticated (token file, ssh key, known_hosts).
     public var gitCredentials = GitCredentials.none.withEnvironment()
     /// Mark dashboard cookies `Secure` (the daemon is reached over TLS through a proxy); they are also

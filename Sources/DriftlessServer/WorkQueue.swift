@@ -1,12 +1,13 @@
 import Foundation
 
 /// The daemon's work queue, level-based like controller-runtime's: it holds keys (what to do), not
-/// events (why), so it is bounded by the number of keys and a burst of triggers is one item.
+/// events (why), so a burst of triggers is one item, and it holds at most `capacity` distinct keys.
 ///
 /// - Adding a key that is already waiting merges its reason into the waiting item; adding a key while it
 ///   is being processed queues it once more (the state may have changed since the item read it).
-/// - `add(_:reason:after:)` waits before adding, and absorbs every add of the same key meanwhile
-///   (a burst of host events is one drift check, some milliseconds later).
+/// - Adding a new key while `capacity` keys wait is refused (`add` returns false): the daemon's own keys
+///   always fit, and a caller with a key of its own (a plan asked for over the API) is told to come back.
+/// - Bursts are absorbed before the queue (`debounce` on the event stream), not by delays in it.
 /// - One consumer calls `next()`; after `shutDown()` it returns nil and adds are ignored.
 final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
     /// An item handed to the consumer: the key and why it was asked for (at most `maxReasons`).
@@ -19,59 +20,52 @@ final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
 
     static var maxReasons: Int { 8 }
 
+    /// The most distinct keys that may wait at once.
+    let capacity: Int
+
     private let lock = NSLock()
     private var order: [Key] = []
     private var waiting: [Key: Item] = [:]
-    private var delayed: [Key: Item] = [:]
     private var consumer: CheckedContinuation<Item?, Never>?
     private var closed = false
 
-    /// Items waiting (never more than the number of distinct keys).
+    init(capacity: Int = 64) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Items waiting (never more than `capacity`).
     var count: Int { lock.withLock { order.count } }
 
-    /// Asks for `key`; merges into the waiting item when there is one.
-    func add(_ key: Key, reason: String) {
+    /// Whether the consumer is waiting in `next()` (for tests).
+    var hasWaitingConsumer: Bool { lock.withLock { consumer != nil } }
+
+    /// Asks for `key`; merges into the waiting item when there is one. False when the queue is full or
+    /// shut down (nothing was added).
+    @discardableResult
+    func add(_ key: Key, reason: String) -> Bool {
         add(Item(key: key, reasons: [reason], triggers: 1))
     }
 
-    /// Asks for `key` after `delay`; adds of the same key meanwhile join it.
-    func add(_ key: Key, reason: String, after delay: Duration) {
-        let start: Bool = lock.withLock {
-            guard !closed else { return false }
-            if var item = delayed[key] {
-                Self.merge(&item, Item(key: key, reasons: [reason], triggers: 1))
-                delayed[key] = item
-                return false
-            }
-            delayed[key] = Item(key: key, reasons: [reason], triggers: 1)
-            return true
-        }
-        guard start else { return }
-        Task {
-            try? await Task.sleep(for: delay)
-            guard let item = lock.withLock({ delayed.removeValue(forKey: key) }) else { return }
-            add(item)
-        }
-    }
-
-    private func add(_ item: Item) {
-        let resume: (CheckedContinuation<Item?, Never>, Item)? = lock.withLock {
-            guard !closed else { return nil }
+    private func add(_ item: Item) -> Bool {
+        let (added, resume): (Bool, (CheckedContinuation<Item?, Never>, Item)?) = lock.withLock {
+            guard !closed else { return (false, nil) }
             if let consumer {
                 // The consumer waits, so nothing is queued: hand the item over directly.
                 self.consumer = nil
-                return (consumer, item)
+                return (true, (consumer, item))
             }
             if var existing = waiting[item.key] {
                 Self.merge(&existing, item)
                 waiting[item.key] = existing
             } else {
+                guard order.count < capacity else { return (false, nil) }
                 waiting[item.key] = item
                 order.append(item.key)
             }
-            return nil
+            return (true, nil)
         }
         if let (consumer, item) = resume { consumer.resume(returning: item) }
+        return added
     }
 
     /// The next item, in the order keys were first asked for; nil once shut down.
@@ -96,7 +90,6 @@ final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
             closed = true
             order.removeAll()
             waiting.removeAll()
-            delayed.removeAll()
             defer { consumer = nil }
             return consumer
         }

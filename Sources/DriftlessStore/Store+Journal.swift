@@ -8,12 +8,12 @@ extension Store {
     /// A run of plan/apply/drift, as kept in the history.
     public struct Run: Sendable, Equatable, Codable {
         public var id: Int64
-        public var kind: String
+        public var kind: RunKind
         public var commit: String?
         public var startedAt: Date
         public var finishedAt: Date?
-        /// `succeeded`, `failed`, `refused`, `interrupted`, or nil while running.
-        public var result: String?
+        /// How the run ended; nil while it runs.
+        public var result: RunResult?
         /// The repository and manifest directory the commit was read from.
         public var repository: String?
         public var path: String?
@@ -25,13 +25,18 @@ extension Store {
 
     /// One journal line of a run.
     public struct JournalEntry: Sendable, Equatable, Codable {
+        /// The step's display key (`create-instance shop/web@local`), for people.
         public var action: String
-        public var phase: String
+        public var phase: StepPhase
         public var detail: String?
         public var at: Date
         /// The project of the step's objects; nil for cloud-wide steps (public images, ports of several
         /// projects). What the HTTP API authorises a line by, never by reading `action`.
         public var project: String?
+        /// What the step does (`StepKind`'s raw value) and the object it is about (`ApplyStep.name`);
+        /// columns since v9, nil for lines that predate them and could not be read back.
+        public var kind: String?
+        public var name: String?
     }
 
     /// The phases after which a step does nothing more; any other (`started`, `retrying`) means in flight.
@@ -73,11 +78,34 @@ extension Store {
         }
     }
 
+    /// v9: the journal carries each step's kind and name as columns. Older lines get them from their key
+    /// (`kind subject@host`) once, here, for the kinds this version knows; nothing reads keys afterwards.
+    static func registerStepColumns(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v9: journal step kind and name") { db in
+            try db.alter(table: "journal") { t in
+                t.add(column: "step_kind", .text)
+                t.add(column: "name", .text)
+            }
+            for action in try String.fetchAll(db, sql: "SELECT DISTINCT action FROM journal") {
+                guard let (kind, name) = legacyStep(ofKey: action) else { continue }
+                try db.execute(sql: "UPDATE journal SET step_kind = ?, name = ? WHERE action = ?", arguments: [kind, name, action])
+            }
+        }
+    }
+
+    /// The kind and name of a step key written before v9; nil when it is not one this version wrote.
+    static func legacyStep(ofKey key: String) -> (kind: String, name: String)? {
+        guard let space = key.firstIndex(of: " "), let at = key.lastIndex(of: "@"), space < at else { return nil }
+        let kind = String(key[..<space])
+        guard StepKind(rawValue: kind) != nil else { return nil }
+        return (kind, String(key[key.index(after: space)..<at]))
+    }
+
     /// Records the start of a run; returns its id. `diagnosticProjects` names, for each diagnostic of the
     /// plan in `planJSON` in order, the project it belongs to (nil: cloud-wide).
-    public func beginRun(kind: String, commit: String?, repository: String? = nil, path: String? = nil,
+    public func beginRun(kind: RunKind, commit: String?, repository: String? = nil, path: String? = nil,
                          summary: String? = nil, planJSON: String? = nil, diagnosticProjects: [String?]? = nil) throws -> Int64 {
-        let projects = try diagnosticProjects.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let projects = try diagnosticProjects.map { String(decoding: try DocumentJSON.compact($0), as: UTF8.self) }
         return try queue.write { db in
             try db.execute(sql: """
                 INSERT INTO run (kind, commit_id, started_at, repository, path, summary, plan_json, diagnostic_projects)
@@ -88,18 +116,20 @@ extension Store {
     }
 
     /// Records an action's phase, durably, before returning. `project` is the project of the step's
-    /// objects (nil: cloud-wide).
-    public func journal(run: Int64, action: String, phase: String, detail: String? = nil, project: String? = nil) throws {
+    /// objects (nil: cloud-wide); `kind` and `name` what the step does and to what (`ApplyStep.kind`, `.name`).
+    public func journal(run: Int64, action: String, phase: StepPhase, detail: String? = nil, project: String? = nil,
+                        kind: String? = nil, name: String? = nil) throws {
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO journal (run_id, action, phase, detail, at, project) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [run, action, phase, detail, Date(), project])
+            try db.execute(sql: """
+                INSERT INTO journal (run_id, action, phase, detail, at, project, step_kind, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, action, phase, detail, Date(), project, kind, name])
         }
     }
 
     /// Records the end of a run. `publicDetail` is a version of `detail` that names no project's objects,
     /// shown to every user of the API (a history rewrite names only commits); without it, users who are
     /// not cloud admins see counts over their own steps, or nothing.
-    public func finishRun(_ run: Int64, result: String, detail: String? = nil, publicDetail: String? = nil) throws {
+    public func finishRun(_ run: Int64, result: RunResult, detail: String? = nil, publicDetail: String? = nil) throws {
         try queue.write { db in
             try db.execute(sql: """
                 UPDATE run SET finished_at = ?, result = ?, detail = COALESCE(?, detail), public_detail = COALESCE(?, public_detail)
@@ -118,9 +148,10 @@ extension Store {
     /// Every journal line of a run, in order.
     public func journalEntries(run: Int64) throws -> [JournalEntry] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT action, phase, detail, at, project FROM journal WHERE run_id = ? ORDER BY rowid",
+            try Row.fetchAll(db, sql: "SELECT action, phase, detail, at, project, step_kind, name FROM journal WHERE run_id = ? ORDER BY rowid",
                              arguments: [run]).map {
-                JournalEntry(action: $0["action"], phase: $0["phase"], detail: $0["detail"], at: $0["at"], project: $0["project"])
+                JournalEntry(action: $0["action"], phase: $0["phase"], detail: $0["detail"], at: $0["at"], project: $0["project"],
+                             kind: $0["step_kind"], name: $0["name"])
             }
         }
     }

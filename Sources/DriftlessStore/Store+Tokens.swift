@@ -95,10 +95,7 @@ extension Store {
     /// Records a drift check: keeps `firstSeen` of items seen before, drops items gone, and returns the
     /// report with first-seen times and the items that are new since the last check.
     public func recordDrift(_ report: DriftReport) throws -> (report: DriftReport, new: [DriftReport.Item]) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return try queue.write { db in
+        try queue.write { db in
             var seen: [String: Date] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, first_seen FROM drift_item") { seen[row["key"]] = row["first_seen"] }
             var updated = report
@@ -116,14 +113,14 @@ extension Store {
                 try db.execute(sql: """
                     INSERT INTO drift_item (key, item_json, first_seen, last_seen) VALUES (?, ?, ?, ?)
                     ON CONFLICT(key) DO UPDATE SET item_json = excluded.item_json, last_seen = excluded.last_seen
-                    """, arguments: [key, String(decoding: try encoder.encode(updated.items[index]), as: UTF8.self),
+                    """, arguments: [key, String(decoding: try DocumentJSON.compact(updated.items[index]), as: UTF8.self),
                                      updated.items[index].firstSeen, report.checkedAt])
             }
             for key in seen.keys where !keys.contains(key) {
                 try db.execute(sql: "DELETE FROM drift_item WHERE key = ?", arguments: [key])
             }
             try db.execute(sql: "INSERT INTO drift_check (commit_id, checked_at, report_json) VALUES (?, ?, ?)",
-                           arguments: [report.commit, report.checkedAt, String(decoding: try encoder.encode(updated), as: UTF8.self)])
+                           arguments: [report.commit, report.checkedAt, String(decoding: try DocumentJSON.compact(updated), as: UTF8.self)])
             try db.execute(sql: "DELETE FROM drift_check WHERE id NOT IN (SELECT id FROM drift_check ORDER BY id DESC LIMIT 100)")
             return (updated, new)
         }

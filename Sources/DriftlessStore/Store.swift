@@ -89,6 +89,7 @@ public final class Store: Sendable {
         }
         registerTokens(&migrator)
         registerScopes(&migrator)
+        registerStepColumns(&migrator)
         return migrator
     }
 }

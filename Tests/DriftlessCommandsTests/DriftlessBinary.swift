@@ -1,3 +1,4 @@
+import DriftlessProcess
 import Foundation
 
 /// Runs the built `driftless` executable, as a user would.
@@ -14,25 +15,12 @@ enum DriftlessBinary {
         return products.appendingPathComponent("driftless")
     }
 
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Output {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { $1 }
+    /// Runs the binary (swift-subprocess: both streams read at once, so a full stderr pipe never blocks it).
+    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) async throws -> Output {
+        var env = environment
         env["NO_COLOR"] = "1"
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        let output = try await ChildProcess.run(url.path, arguments, in: directory, environment: env)
+        return Output(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -63,18 +51,9 @@ final class ScratchDirectory {
     }
 
     @discardableResult
-    func git(_ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-c", "user.name=Test", "-c", "user.email=t@example.com"] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: path)
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = Pipe()
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    func git(_ arguments: String...) async throws -> String {
+        let output = try await ChildProcess.runChecked("git", ["-c", "user.name=Test", "-c", "user.email=t@example.com"] + arguments,
+                                                         in: path)
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

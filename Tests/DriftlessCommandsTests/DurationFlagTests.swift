@@ -27,14 +27,14 @@ struct DurationFlagTests {
     ]
 
     @Test(arguments: outOfRange.indices)
-    func anOutOfRangeDurationIsAUsageError(_ index: Int) throws {
+    func anOutOfRangeDurationIsAUsageError(_ index: Int) async throws {
         let (arguments, says) = Self.outOfRange[index]
-        let output = try DriftlessBinary.run(arguments + ["--state", NSTemporaryDirectory() + "driftless-duration-\(UUID().uuidString)"])
+        let output = try await DriftlessBinary.run(arguments + ["--state", NSTemporaryDirectory() + "driftless-duration-\(UUID().uuidString)"])
         #expect(output.status == 64, "\(arguments): \(output.stderr)")
         #expect(output.stderr.contains(says), "\(arguments): \(output.stderr)")
     }
 
-    @Test func durationsInRangeParse() throws {
+    @Test func durationsInRangeParse() async throws {
         let range: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
         let cases: [(String, Duration)] = [
             ("1s", .seconds(1)), ("30s", .seconds(30)), ("1m", .seconds(60)), ("1.5m", .seconds(90)), ("1h", .seconds(3600)),

@@ -282,6 +282,15 @@ final class GuestEndToEndTests: XCTestCase {
         XCTAssertEqual(try ssh("alice", "10.110.0.12", "hostname").stdout, "beta\n", "alice is on beta now")
         XCTAssertNotEqual(try ssh("bob", "10.110.0.12", "true").status, 0, "bob was removed from beta: locked out at its next boot")
         XCTAssertEqual(try driftless("plan", "--detailed-exitcode").status, 0, "converged")
+
+        // Someone unplugs the trunk: drift names it, healing plugs it back and the guests answer again.
+        XCTAssertEqual(try sh("ovs-vsctl", "del-port", bridge, physInterface).status, 0)
+        let drift = try driftless("drift", "--detailed-exitcode")
+        XCTAssertEqual(drift.status, 2, drift.stdout + drift.stderr)
+        XCTAssertTrue(drift.stdout.contains("physicalNetworks.physnet1"), drift.stdout)
+        XCTAssertEqual(try driftless("drift", "--heal").status, 0)
+        XCTAssertEqual(try sh("ovs-vsctl", "get", "Port", physInterface, "trunks").stdout.trimmingCharacters(in: .whitespacesAndNewlines), "[110]")
+        XCTAssertEqual(try ssh("alice", "10.110.0.11", "hostname").stdout, "alpha\n")
     }
 
     /// A Network on a physical network the host does not map (refused by validation, at the line), or a

@@ -379,15 +379,17 @@ final class HostileRepositoryTests: XCTestCase {
                 XCTAssertTrue((output.stdout + output.stderr).contains("cloud.yaml:5:"), "\(arguments): \(output.stdout)\(output.stderr)")
             }
         }
-        let port = 20000 + Int.random(in: 0..<20000)
         let serve = try spawn([DriftlessBinary.url.path, "serve", "--repo", world.repo, "--state", world.state, "--image-dir", world.root,
-                               "--listen", "127.0.0.1:\(port)", "--interval", "1s"])
+                               "--listen", "127.0.0.1:0", "--interval", "1s"], environment: ["DRIFTLESS_LOG_LEVEL": "debug"])
         defer { serve.kill(); _ = serve.wait() }
         XCTAssertTrue(waitUntilTrue(timeout: 30) {
             let history = (try? self.world.driftless("history"))?.stdout ?? ""
             return history.contains("refused")
         }, "serve records the invalid head as refused")
-        Thread.sleep(forTimeInterval: 2)
+        // A later poll saw the refused head again and left it alone (nothing ever connects for it).
+        XCTAssertTrue(waitUntilTrue(timeout: 30) {
+            ((try? String(contentsOfFile: serve.errFile, encoding: .utf8)) ?? "").contains("poll: nothing new")
+        }, "serve polled again")
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "an ext transport ran its command")
         XCTAssertEqual(world.domains(), [], "nothing was applied")
     }

@@ -42,6 +42,33 @@ final class ReconcileEndToEndTests: XCTestCase {
         XCTAssertTrue(output.stdout.hasPrefix("No changes."), output.stdout, file: file, line: line)
     }
 
+    // MARK: - Saved plans
+
+    /// `plan --out` then `apply FILE` applies what was reviewed; a host changed since (a domain stopped
+    /// out of band) makes the saved plan stale, and it is refused naming the host, changing nothing.
+    func testASavedPlanIsAppliedAsReviewedAndRefusedOnceAHostChanged() throws {
+        try world.writeManifests(instances: [.init(name: "a")])
+        try world.commit("one instance")
+        let file = world.root + "/plan.json"
+        let plan = try world.driftless("plan", "--out", file, "--format", "markdown")
+        assertSuccess(plan, "plan --out")
+        let saved = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        let id = try XCTUnwrap(saved["id"] as? String)
+        XCTAssertTrue(plan.stdout.contains("Driftless plan `\(id)`"), plan.stdout)
+        assertSuccess(try world.driftless("apply", "--yes", file), "apply FILE")
+        XCTAssertEqual(world.domainState("a"), "running")
+
+        try world.writeManifests(instances: [.init(name: "a", memory: "96MiB")])
+        try world.commit("more memory")
+        assertSuccess(try world.driftless("plan", "--out", file), "plan --out")
+        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "destroy", "\(world.project).a").status, 0)
+        let stale = try world.driftless("apply", "--yes", file)
+        XCTAssertEqual(stale.status, 1, stale.stdout + stale.stderr)
+        XCTAssertTrue(stale.stderr.contains("is stale: host local changed since the plan was made"), stale.stderr)
+        XCTAssertEqual(world.domainState("a"), "shut off", "a stale plan changes nothing")
+        XCTAssertEqual(try world.driftless("apply", "--yes", "--rev", "HEAD", file).status, 64, "--rev and a plan file exclude each other")
+    }
+
     // MARK: - Apply from scratch, no false drift, one in-place update
 
     func testApplyFromScratchThenPlanIsEmptyThenOneFieldIsOneInPlaceUpdate() throws {

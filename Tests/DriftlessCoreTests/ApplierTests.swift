@@ -1,69 +1,7 @@
 import DriftlessCore
+import DriftlessTesting
 import Foundation
 import Testing
-
-/// Records every driver call and can fail chosen ones; stands in for hosts only in these scheduling tests
-/// (the drivers themselves are tested against real libvirtd and OVS).
-final class ScriptedHost: ComputeDriver, StorageDriver, NetworkDriver, @unchecked Sendable {
-    struct Failure: DriverError {
-        var failureKind: FailureKind
-        var description: String
-    }
-
-    private let lock = NSLock()
-    private(set) var calls: [String] = []
-    private var inFlight = 0
-    private(set) var maxInFlight = 0
-    /// Call name → failures to throw before succeeding (Int.max: always).
-    var failures: [String: (FailureKind, Int)] = [:]
-    var delay: Duration = .milliseconds(5)
-
-    func call(_ name: String) async throws {
-        lock.withLock {
-            calls.append(name)
-            inFlight += 1
-            maxInFlight = max(maxInFlight, inFlight)
-        }
-        try? await Task.sleep(for: delay)
-        let failure: FailureKind? = lock.withLock {
-            inFlight -= 1
-            guard let (kind, remaining) = failures[name], remaining > 0 else { return nil }
-            failures[name] = (kind, remaining == Int.max ? remaining : remaining - 1)
-            return kind
-        }
-        if let failure { throw Failure(failureKind: failure, description: "\(name) failed (\(failure.rawValue))") }
-    }
-
-    func observe() async throws -> ComputeObservation { ComputeObservation(instances: [], unmanagedDomainNames: []) }
-    func create(_ request: InstanceRequest) async throws -> ObservedInstance {
-        try await call("create \(request.id.name)")
-        return ObservedInstance(id: request.id, domainName: request.domainName, uuid: "u", specHash: "", commit: "", imageVolume: nil,
-                                seedHash: nil, vcpus: 1, memory: .mebibytes(64), liveVCPUs: nil, liveMemory: nil, power: .running,
-                                rootDiskPath: nil, volumePaths: [], nics: [])
-    }
-    func update(_ request: InstanceRequest, from observed: ObservedInstance) async throws -> InstanceUpdate {
-        try await call("update \(request.id.name)")
-        return InstanceUpdate()
-    }
-    func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws { try await call("delete \(observed.id.name)") }
-    func ensurePools() async throws {}
-    func observe() async throws -> StorageObservation { StorageObservation(volumes: [], images: [], unmanagedVolumeNames: []) }
-    func importImage(_ request: ImageRequest) async throws -> ObservedImage {
-        try await call("import \(request.id.name)")
-        return ObservedImage(id: request.id, volumeName: request.volumeName, path: "/i", sha256: request.sha256, format: request.format, size: .zero)
-    }
-    func deleteImage(_ image: ObservedImage) async throws {}
-    func createVolume(_ request: VolumeRequest) async throws -> ObservedVolume {
-        try await call("volume \(request.id.name)")
-        return ObservedVolume(id: request.id, volumeName: request.volumeName, path: "/v", capacity: request.size, format: request.format)
-    }
-    func resizeVolume(_ volume: ObservedVolume, to size: ByteSize) async throws -> ObservedVolume { volume }
-    func deleteVolume(_ volume: ObservedVolume) async throws { try await call("delete-volume \(volume.id.name)") }
-    func releaseVolume(_ volume: ObservedVolume) async throws { try await call("retain-volume \(volume.id.name)") }
-    func ensureBridge() async throws {}
-    func observePorts() async throws -> Observed<[ObservedPort]> { .known([]) }
-    func apply(_ changes: PortChangeSet) async throws { try await call("ports") }
-}
 
 @Suite("Applier")
 struct ApplierTests {
@@ -74,14 +12,14 @@ struct ApplierTests {
         return Planner.plan(desired: state, commit: "c", hosts: [PlannerTests.empty()], allocations: allocations).steps.map(\.step)
     }
 
-    static func applier(_ host: ScriptedHost, parallelism: Int = 4, journal: @escaping Applier.Journal = { _ in }) -> Applier {
+    static func applier(_ host: InMemoryHost, parallelism: Int = 4, journal: @escaping Applier.Journal = { _ in }) -> Applier {
         Applier(drivers: ["local": HostDrivers(target: PlannerTests.target, compute: host, storage: host, network: host)],
                 options: Applier.Options(parallelism: parallelism, attempts: 3, backoff: .milliseconds(1)), journal: journal)
     }
 
     @Test func dependenciesRunFirstAndIndependentStepsInParallel() async throws {
         let steps = try Self.steps()
-        let host = ScriptedHost()
+        let host = InMemoryHost(delay: .milliseconds(5))
         let result = await Self.applier(host, parallelism: 8).apply(steps)
         #expect(result.isSuccess)
         let calls = host.calls
@@ -93,30 +31,52 @@ struct ApplierTests {
     }
 
     @Test func parallelismIsBounded() async throws {
-        let host = ScriptedHost()
+        let host = InMemoryHost(delay: .milliseconds(5))
         _ = await Self.applier(host, parallelism: 1).apply(try Self.steps())
         #expect(host.maxInFlight == 1)
     }
 
     @Test func transientFailuresAreRetriedTerminalOnesAreNot() async throws {
         let steps = try Self.steps()
-        let host = ScriptedHost()
-        host.failures["import tiny"] = (.transient, 2)
+        let host = InMemoryHost(delay: .milliseconds(5))
+        host.fail("import tiny", .transient, times: 2)
         let result = await Self.applier(host).apply(steps)
         #expect(result.isSuccess)
         #expect(result.steps.first { $0.step.hasPrefix("import-image") }?.attempts == 3)
 
-        let terminal = ScriptedHost()
-        terminal.failures["volume data"] = (.terminal, Int.max)
+        let terminal = InMemoryHost(delay: .milliseconds(5))
+        terminal.fail("volume data", .terminal, times: Int.max)
         let failed = await Self.applier(terminal).apply(steps)
         #expect(failed.steps.first { $0.step.hasPrefix("create-volume") && $0.step.contains("shop/data") }?.attempts == 1)
         #expect(terminal.calls.filter { $0 == "volume data" }.count == 1)
     }
 
+    /// An error that does not say what it is is worth another try (`FailureKind.of`); one wrapped as
+    /// terminal is not.
+    @Test func unknownErrorsAreRetriedTerminalOnesAreNot() async throws {
+        struct Unclassified: Error {}
+        #expect(FailureKind.of(Unclassified()) == .transient)
+        #expect(FailureKind.of(TerminalError(Unclassified())) == .terminal)
+        #expect(FailureKind.of(InMemoryHost.Failure(failureKind: .terminal, description: "x")) == .terminal)
+    }
+
+    /// The in-memory host observes what the applier made: applying a plan, then planning again, is empty.
+    @Test func applyThenPlanIsEmptyOnTheInMemoryHost() async throws {
+        let state = try PlannerTests.desired()
+        let allocations = IPAllocator.allocate(for: state, existing: []).allocations
+        let host = InMemoryHost()
+        let drivers = host.drivers(for: PlannerTests.target)
+        let first = Planner.plan(desired: state, commit: "c", hosts: [await drivers.observe()], allocations: allocations)
+        let result = await Applier(drivers: ["local": drivers]) { _ in }.apply(first.steps.map(\.step))
+        #expect(result.isSuccess)
+        let second = Planner.plan(desired: state, commit: "c", hosts: [await drivers.observe()], allocations: allocations, previous: state)
+        #expect(second.plan.isEmpty, "\(second.plan.actions.map { "\($0.action) \($0.id)" })")
+    }
+
     @Test func dependentsOfAFailedStepAreSkippedAndReported() async throws {
         let steps = try Self.steps()
-        let host = ScriptedHost()
-        host.failures["import tiny"] = (.terminal, Int.max)
+        let host = InMemoryHost(delay: .milliseconds(5))
+        host.fail("import tiny", .terminal, times: Int.max)
         let result = await Self.applier(host).apply(steps)
         #expect(result.failed == 1)
         let skipped = result.steps.filter { $0.phase == .skipped }
@@ -128,7 +88,7 @@ struct ApplierTests {
 
     @Test func everyStepIsJournalledBeforeAndAfter() async throws {
         let steps = try Self.steps()
-        let host = ScriptedHost()
+        let host = InMemoryHost(delay: .milliseconds(5))
         let events = EventLog()
         _ = await Self.applier(host) { events.append($0) }.apply(steps)
         let log = events.events
@@ -141,7 +101,7 @@ struct ApplierTests {
 
     @Test func aStepWhoseJournalCannotBeWrittenDoesNotRun() async throws {
         struct DiskFull: Error {}
-        let host = ScriptedHost()
+        let host = InMemoryHost(delay: .milliseconds(5))
         let result = await Self.applier(host) { event in if event.phase == .started { throw DiskFull() } }.apply(try Self.steps())
         #expect(host.calls.isEmpty)
         #expect(result.failed > 0)

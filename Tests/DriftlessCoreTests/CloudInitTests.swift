@@ -1,4 +1,5 @@
 import DriftlessCore
+import DriftlessProcess
 import Foundation
 import Testing
 import Yams
@@ -76,7 +77,7 @@ struct CloudInitTests {
 
     /// The accounts script runs once per instance id (a changed seed), before cloud-init's users module:
     /// tried here against a fake `getent` and `usermod` to see which accounts it locks.
-    @Test func theAccountsScriptLocksAccountsNoLongerListed() throws {
+    @Test func theAccountsScriptLocksAccountsNoLongerListed() async throws {
         let config = try Self.ownPart(try CloudInitDocuments.render(
             instanceID: "abc", seed: CloudInitSeed(hostname: "web-1", accounts: [GuestAccount(name: "alice", sshKeys: [], sudo: false)],
                                                    userData: nil), nics: []).userData)
@@ -99,13 +100,9 @@ struct CloudInitTests {
         }
         // The sudoers path is the guest's; point it at the scratch directory.
         let scratchScript = script.replacingOccurrences(of: "/etc/sudoers.d/", with: directory + "/")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", scratchScript]
-        process.environment = ["PATH": "\(directory)/bin:/usr/bin:/bin"]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let run = try await ChildProcess.run("/bin/sh", ["-c", scratchScript],
+                                             environment: ["PATH": "\(directory)/bin:/usr/bin:/bin"], inheritEnvironment: false)
+        #expect(run.status == 0, "\(run.stderr)")
         let log = try String(contentsOfFile: directory + "/usermod.log", encoding: .utf8)
         #expect(log.split(separator: "\n").sorted() == ["-L -e 1 bob", "-e  alice"])
         for home in ["alice", "bob"] {

@@ -51,7 +51,7 @@ struct GitCredentialTests {
         #expect(RemoteURL("ssh://git@h/r.git").sshPort == nil)
     }
 
-    @Test func knownHostsVerdicts() throws {
+    @Test func knownHostsVerdicts() async throws {
         let key = Data("ssh-ed25519-key-blob".utf8), other = Data("another-key".utf8)
         let salt = Data("0123456789abcdef0123".utf8)
         let hash = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Data("hashed.example".utf8), using: SymmetricKey(data: salt)))
@@ -85,12 +85,12 @@ struct GitCredentialTests {
         var url: String { "http://127.0.0.1:\(port)/cloud.git" }
         var authLog: String { (try? String(contentsOfFile: root + "/port.auth", encoding: .utf8)) ?? "" }
 
-        init() throws {
-            let work = try TestRepository()
+        init() async throws {
+            let work = try await TestRepository()
             try work.write("p.yaml", TestRepository.project("from-http"))
-            _ = try work.commit("one")
+            _ = try await work.commit("one")
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            _ = try TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
+            _ = try await TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/git_http_auth_server.py")
             pid = try spawnDaemon(["python3", script.path, root, "x-access-token", token, root + "/port"])
             let deadline = Date().addingTimeInterval(10)
@@ -99,7 +99,7 @@ struct GitCredentialTests {
                     port = value
                     return
                 }
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             }
             throw TestRepository.CommandFailed(command: "git_http_auth_server.py", output: "did not start")
         }
@@ -120,8 +120,8 @@ struct GitCredentialTests {
         return text
     }
 
-    @Test func aTokenFileAuthenticatesAndIsNeverStored() throws {
-        let server = try AuthenticatedServer()
+    @Test func aTokenFileAuthenticatesAndIsNeverStored() async throws {
+        let server = try await AuthenticatedServer()
         let cache = server.root + "/cache"
         let tokenFile = server.root + "/token"
         try "\(server.token)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
@@ -135,8 +135,8 @@ struct GitCredentialTests {
         _ = try GitRepository.fetch(url: server.url, cacheRoot: cache, credentials: GitCredentials(tokenFile: tokenFile))
     }
 
-    @Test func aTokenInTheURLIsUsedInMemoryOnly() throws {
-        let server = try AuthenticatedServer()
+    @Test func aTokenInTheURLIsUsedInMemoryOnly() async throws {
+        let server = try await AuthenticatedServer()
         let cache = server.root + "/cache"
         let url = server.url.replacingOccurrences(of: "http://", with: "http://x-access-token:\(server.token)@")
         _ = try GitRepository.fetch(url: url, cacheRoot: cache)
@@ -145,8 +145,8 @@ struct GitCredentialTests {
         #expect(config.contains("url = \(server.url)"), "\(config)")
     }
 
-    @Test func aWrongOrMissingTokenFailsWithoutShowingIt() throws {
-        let server = try AuthenticatedServer()
+    @Test func aWrongOrMissingTokenFailsWithoutShowingIt() async throws {
+        let server = try await AuthenticatedServer()
         let tokenFile = server.root + "/wrong"
         let wrong = "wrong-\(UUID().uuidString)"
         try wrong.write(toFile: tokenFile, atomically: true, encoding: .utf8)
@@ -176,11 +176,11 @@ struct GitCredentialTests {
         var url: String { "ssh://root@127.0.0.1:\(port)\(root)/cloud.git" }
         var clientKey: String { root + "/client_key" }
 
-        init() throws {
+        init() async throws {
             try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
             for (name, format) in [("host_key", "PEM"), ("client_key", "PEM")] {
-                _ = try TestRepository.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", format, "-N", "", "-f", root + "/" + name], in: root)
+                _ = try await TestRepository.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-m", format, "-N", "", "-f", root + "/" + name], in: root)
             }
             try FileManager.default.copyItem(atPath: root + "/client_key.pub", toPath: root + "/authorized_keys")
             try """
@@ -195,15 +195,15 @@ struct GitCredentialTests {
                 PermitRootLogin prohibit-password
                 PidFile \(root)/run/sshd.pid
                 """.write(toFile: root + "/sshd_config", atomically: true, encoding: .utf8)
-            let work = try TestRepository()
+            let work = try await TestRepository()
             try work.write("p.yaml", TestRepository.project("from-ssh"))
-            _ = try work.commit("one")
-            _ = try TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
+            _ = try await work.commit("one")
+            _ = try await TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
             pid = try spawnDaemon(["/usr/sbin/sshd", "-D", "-e", "-f", root + "/sshd_config"])
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline {
                 if FileManager.default.fileExists(atPath: root + "/run/sshd.pid") { return }
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             }
             throw TestRepository.CommandFailed(command: "sshd", output: "did not start")
         }
@@ -227,15 +227,15 @@ struct GitCredentialTests {
         }
     }
 
-    @Test func anSSHKeyAuthenticatesAgainstAKnownHost() throws {
-        let server = try SSHServer()
+    @Test func anSSHKeyAuthenticatesAgainstAKnownHost() async throws {
+        let server = try await SSHServer()
         let credentials = GitCredentials(sshKeyFile: server.clientKey, knownHostsFile: try server.knownHosts(try server.hostKeyLine()))
         let repository = try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/cache", credentials: credentials)
         #expect(try repository.readManifests(at: nil).files.map(\.path) == ["p.yaml"])
     }
 
-    @Test func anUnknownOrChangedHostKeyIsRefused() throws {
-        let server = try SSHServer()
+    @Test func anUnknownOrChangedHostKeyIsRefused() async throws {
+        let server = try await SSHServer()
         let unknown = GitCredentials(sshKeyFile: server.clientKey, knownHostsFile: try server.knownHosts(""))
         #expect { try GitRepository.fetch(url: server.url, cacheRoot: server.root + "/c1", credentials: unknown) } throws: {
             "\($0)".contains("the ssh host 127.0.0.1 is not in")

@@ -5,10 +5,10 @@ import Testing
 
 @Suite("Git source")
 struct GitRepositoryTests {
-    @Test func readsTheCommitNotTheWorkingTree() throws {
-        let repo = try TestRepository()
+    @Test func readsTheCommitNotTheWorkingTree() async throws {
+        let repo = try await TestRepository()
         try repo.write("projects.yaml", TestRepository.project("committed"))
-        let commit = try repo.commit("first")
+        let commit = try await repo.commit("first")
         // Uncommitted changes in the working tree must not be read.
         try repo.write("projects.yaml", TestRepository.project("uncommitted"))
         try repo.write("new.yaml", TestRepository.project("untracked"))
@@ -20,15 +20,15 @@ struct GitRepositoryTests {
         #expect(result.state.projects.map(\.name) == ["committed"])
     }
 
-    @Test func resolvesBranchesTagsAndCommits() throws {
-        let repo = try TestRepository()
+    @Test func resolvesBranchesTagsAndCommits() async throws {
+        let repo = try await TestRepository()
         try repo.write("p.yaml", TestRepository.project("one"))
-        let first = try repo.commit("one")
-        try repo.git("tag", "v1")
-        try repo.git("checkout", "-q", "-b", "feature")
+        let first = try await repo.commit("one")
+        try await repo.git("tag", "v1")
+        try await repo.git("checkout", "-q", "-b", "feature")
         try repo.write("p.yaml", TestRepository.project("two"))
-        let second = try repo.commit("two")
-        try repo.git("checkout", "-q", "main")
+        let second = try await repo.commit("two")
+        try await repo.git("checkout", "-q", "main")
 
         let git = try GitRepository.open(path: repo.path)
         #expect(try git.resolve(nil) == first)
@@ -42,13 +42,13 @@ struct GitRepositoryTests {
         #expect(names == ["two"])
     }
 
-    @Test func readsOnlyUnderThePath() throws {
-        let repo = try TestRepository()
+    @Test func readsOnlyUnderThePath() async throws {
+        let repo = try await TestRepository()
         try repo.write("cloud/a.yaml", TestRepository.project("a"))
         try repo.write("cloud/nested/b.yml", TestRepository.project("b"))
         try repo.write("cloud/readme.md", "not a manifest")
         try repo.write("other/c.yaml", TestRepository.project("c"))
-        try repo.commit("layout")
+        try await repo.commit("layout")
 
         let git = try GitRepository.open(path: repo.path)
         let snapshot = try git.readManifests(at: nil, under: "./cloud/")
@@ -58,12 +58,12 @@ struct GitRepositoryTests {
         #expect(throws: GitSourceError.self) { try git.readManifests(at: nil, under: "cloud/a.yaml") }
     }
 
-    @Test func symlinksAreReportedAndNeverFollowed() throws {
-        let repo = try TestRepository()
+    @Test func symlinksAreReportedAndNeverFollowed() async throws {
+        let repo = try await TestRepository()
         try repo.write("real.yaml", TestRepository.project("real"))
         try FileManager.default.createSymbolicLink(atPath: repo.path + "/passwd.yaml", withDestinationPath: "/etc/passwd")
         try FileManager.default.createSymbolicLink(atPath: repo.path + "/inside.yaml", withDestinationPath: "real.yaml")
-        try repo.commit("links")
+        try await repo.commit("links")
 
         let snapshot = try GitRepository.open(path: repo.path).readManifests(at: nil)
         #expect(snapshot.files.map(\.path) == ["real.yaml"])
@@ -74,24 +74,24 @@ struct GitRepositoryTests {
         #expect(!everything.contains("/etc/passwd"))
     }
 
-    @Test func aSymlinkedManifestDirectoryIsRefused() throws {
-        let repo = try TestRepository()
+    @Test func aSymlinkedManifestDirectoryIsRefused() async throws {
+        let repo = try await TestRepository()
         try repo.write("real/a.yaml", TestRepository.project("a"))
         try FileManager.default.createSymbolicLink(atPath: repo.path + "/cloud", withDestinationPath: "/etc")
-        try repo.commit("linked dir")
+        try await repo.commit("linked dir")
         let snapshot = try GitRepository.open(path: repo.path).readManifests(at: nil, under: "cloud")
         #expect(snapshot.files.isEmpty)
         #expect(snapshot.diagnostics.items.contains { $0.severity == .error && $0.location?.file == "cloud" })
     }
 
-    @Test func submodulesAreReportedAndSkipped() throws {
-        let inner = try TestRepository()
+    @Test func submodulesAreReportedAndSkipped() async throws {
+        let inner = try await TestRepository()
         try inner.write("x.yaml", TestRepository.project("inner"))
-        try inner.commit("inner")
-        let repo = try TestRepository()
+        try await inner.commit("inner")
+        let repo = try await TestRepository()
         try repo.write("a.yaml", TestRepository.project("outer"))
-        try repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.path, "vendor/sub")
-        try repo.commit("with submodule")
+        try await repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", inner.path, "vendor/sub")
+        try await repo.commit("with submodule")
 
         let snapshot = try GitRepository.open(path: repo.path).readManifests(at: nil)
         #expect(snapshot.files.map(\.path) == ["a.yaml"])
@@ -100,19 +100,19 @@ struct GitRepositoryTests {
         })
     }
 
-    @Test func listsChangedManifestPaths() throws {
-        let repo = try TestRepository()
+    @Test func listsChangedManifestPaths() async throws {
+        let repo = try await TestRepository()
         try repo.write("m/keep.yaml", TestRepository.project("keep"))
         try repo.write("m/change.yaml", TestRepository.project("change"))
         try repo.write("m/drop.yaml", TestRepository.project("drop"))
         try repo.write("elsewhere.yaml", TestRepository.project("elsewhere"))
-        let base = try repo.commit("base")
+        let base = try await repo.commit("base")
         try repo.write("m/change.yaml", TestRepository.project("changed"))
         try repo.remove("m/drop.yaml")
         try repo.write("m/add.yml", TestRepository.project("add"))
         try repo.write("m/notes.txt", "ignored")
         try repo.write("elsewhere.yaml", TestRepository.project("outside"))
-        let head = try repo.commit("head")
+        let head = try await repo.commit("head")
 
         let changes = try GitRepository.open(path: repo.path).changedPaths(from: base, to: head, under: "m")
         let summary = Set(changes.map { "\($0.status.rawValue) \($0.newPath ?? $0.oldPath ?? "")" })
@@ -122,10 +122,10 @@ struct GitRepositoryTests {
         #expect(reread.files.map(\.path) == ["m/change.yaml"])
     }
 
-    @Test func fetchesAFileRemoteIntoTheCache() throws {
-        let origin = try TestRepository()
+    @Test func fetchesAFileRemoteIntoTheCache() async throws {
+        let origin = try await TestRepository()
         try origin.write("p.yaml", TestRepository.project("v1"))
-        let first = try origin.commit("v1")
+        let first = try await origin.commit("v1")
         let cache = NSTemporaryDirectory() + "driftless-cache-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: cache) }
 
@@ -136,7 +136,7 @@ struct GitRepositoryTests {
         #expect(try git.resolve("main") == first)
 
         try origin.write("p.yaml", TestRepository.project("v2"))
-        let second = try origin.commit("v2")
+        let second = try await origin.commit("v2")
         git = try GitRepository.fetch(url: url, cacheRoot: cache)
         #expect(try git.resolve(nil) == second)
         #expect(try ManifestLoader.load(git.readManifests(at: nil).files).state.projects.map(\.name) == ["v2"])
@@ -146,7 +146,7 @@ struct GitRepositoryTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).count == 1)
     }
 
-    @Test func credentialsNeverAppearInErrors() throws {
+    @Test func credentialsNeverAppearInErrors() async throws {
         let cache = NSTemporaryDirectory() + "driftless-cache-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: cache) }
         do {
@@ -160,23 +160,23 @@ struct GitRepositoryTests {
         #expect(Redaction.redact("fatal: https://u:p@host/x and ssh://git@host:22/y") == "fatal: https://***@host/x and ssh://***@host:22/y")
     }
 
-    @Test func oversizedFilesAreErrorsAndNotRead() throws {
-        let repo = try TestRepository()
+    @Test func oversizedFilesAreErrorsAndNotRead() async throws {
+        let repo = try await TestRepository()
         try repo.write("big.yaml", String(repeating: "# padding\n", count: 2000))
-        try repo.commit("big")
+        try await repo.commit("big")
         let limits = ManifestLimits(maxFileBytes: 1000)
         let snapshot = try GitRepository.open(path: repo.path).readManifests(at: nil, limits: limits)
         #expect(snapshot.files.isEmpty)
         #expect(snapshot.diagnostics.items.contains { $0.message.contains("at most 1000 bytes") && $0.location?.file == "big.yaml" })
     }
 
-    @Test func opensABareRepository() throws {
-        let repo = try TestRepository()
+    @Test func opensABareRepository() async throws {
+        let repo = try await TestRepository()
         try repo.write("p.yaml", TestRepository.project("bare"))
-        let commit = try repo.commit("c")
+        let commit = try await repo.commit("c")
         let bare = NSTemporaryDirectory() + "driftless-bare-\(UUID().uuidString).git"
         defer { try? FileManager.default.removeItem(atPath: bare) }
-        _ = try TestRepository.run(["git", "clone", "-q", "--bare", repo.path, bare], in: NSTemporaryDirectory())
+        _ = try await TestRepository.run(["git", "clone", "-q", "--bare", repo.path, bare], in: NSTemporaryDirectory())
         #expect(try GitRepository.open(path: bare).resolve(nil) == commit)
         #expect(throws: GitSourceError.self) { try GitRepository.open(path: "/nonexistent/repo") }
     }

@@ -1,48 +1,36 @@
+import DriftlessProcess
 import Foundation
 
 /// A real git repository in a temporary directory, driven by the `git` command line.
 final class TestRepository {
     let path: String
 
-    init() throws {
+    init() async throws {
         path = NSTemporaryDirectory() + "driftless-git-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try git("init", "-q", "-b", "main")
+        try await git("init", "-q", "-b", "main")
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// Runs git in the repository and returns its trimmed standard output.
     @discardableResult
-    func git(_ arguments: String...) throws -> String {
-        try Self.run(["git"] + arguments, in: path)
+    func git(_ arguments: String...) async throws -> String {
+        try await Self.run(["git"] + arguments, in: path)
     }
 
-    static func run(_ arguments: [String], in directory: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIT_AUTHOR_NAME"] = "Test"
-        environment["GIT_AUTHOR_EMAIL"] = "test@example.com"
-        environment["GIT_COMMITTER_NAME"] = "Test"
-        environment["GIT_COMMITTER_EMAIL"] = "test@example.com"
-        environment["GIT_CONFIG_NOSYSTEM"] = "1"
-        environment["HOME"] = directory
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailed(command: arguments.joined(separator: " "),
-                                output: String(decoding: errorData, as: UTF8.self))
+    /// Async: these tests run in parallel on Swift's cooperative threads, which must never block on a child.
+    static func run(_ arguments: [String], in directory: String) async throws -> String {
+        let environment = [
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_CONFIG_NOSYSTEM": "1", "HOME": directory,
+        ]
+        let output = try await ChildProcess.run(arguments[0], Array(arguments.dropFirst()), in: directory, environment: environment)
+        guard output.succeeded else {
+            throw CommandFailed(command: arguments.joined(separator: " "), output: output.stderr)
         }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     struct CommandFailed: Error, CustomStringConvertible {
@@ -63,10 +51,10 @@ final class TestRepository {
 
     /// Stages everything and commits; returns the new commit id.
     @discardableResult
-    func commit(_ message: String) throws -> String {
-        try git("add", "-A")
-        try git("commit", "-q", "-m", message)
-        return try git("rev-parse", "HEAD")
+    func commit(_ message: String) async throws -> String {
+        try await git("add", "-A")
+        try await git("commit", "-q", "-m", message)
+        return try await git("rev-parse", "HEAD")
     }
 
     static func project(_ name: String) -> String {

@@ -225,6 +225,8 @@ final class QemuSystemIntegrationTests: XCTestCase {
     }
 
     func testStoppedDaemonIsReportedAsConnectionLost() throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["DRIFTLESS_SHARED_SERVICES"] == "1",
+                      "restarts the machine's libvirtd, which DRIFTLESS_SHARED_SERVICES=1 says others use")
         let start = repositoryRoot.appendingPathComponent("scripts/start-libvirt.sh").path
         let stop = repositoryRoot.appendingPathComponent("scripts/stop-libvirt.sh").path
         let connection = try LibvirtConnection(uri: uri)

@@ -18,6 +18,9 @@ final class FakeOVSDBServer: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [String] = []
     private var clientFD: Int32 = -1
+    /// Signalled when a client is accepted: `send` waits for it instead of dropping what it was given
+    /// (a send right after the client connected raced the accept thread, and the test waited in vain).
+    private let accepted = NSCondition()
     private let respond: @Sendable (String) -> [String]
 
     init(respond: @escaping @Sendable (String) -> [String]) throws {
@@ -51,15 +54,34 @@ final class FakeOVSDBServer: @unchecked Sendable {
 
     /// Writes raw text to the connected client.
     func send(_ text: String) {
-        lock.lock()
-        let fd = clientFD
-        lock.unlock()
+        let fd = waitForClient()
         guard fd >= 0 else { return }
         _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
     }
 
-    /// Drops the current client connection.
+    /// The connected client, waiting (at most 10 s) for the accept thread to take it.
+    private func waitForClient() -> Int32 {
+        accepted.lock()
+        let deadline = Date().addingTimeInterval(10)
+        while currentClient() < 0 && accepted.wait(until: deadline) {}
+        accepted.unlock()
+        return currentClient()
+    }
+
+    private func currentClient() -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return clientFD
+    }
+
+    /// Drops the client connection, once the accept thread has taken it (a disconnect right after the
+    /// client connected raced that thread and dropped nothing).
     func disconnectClient() {
+        _ = waitForClient()
+        dropClient()
+    }
+
+    private func dropClient() {
         lock.lock()
         let fd = clientFD
         clientFD = -1
@@ -68,7 +90,7 @@ final class FakeOVSDBServer: @unchecked Sendable {
     }
 
     func stop() {
-        disconnectClient()
+        dropClient()
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         unlink(path)
@@ -81,6 +103,9 @@ final class FakeOVSDBServer: @unchecked Sendable {
             lock.lock()
             clientFD = fd
             lock.unlock()
+            accepted.lock()
+            accepted.broadcast()
+            accepted.unlock()
             serve(fd)
             close(fd)
         }

@@ -55,10 +55,14 @@ final class OVSDBClientProtocolTests: XCTestCase {
         XCTAssertEqual(parsed["error"], .null)
     }
 
+    /// The probe loop against a real socket; the handler's part (correlation, timeouts) is tested without
+    /// one in `OVSDBRPCHandlerTests`. A probe waits as long as its interval for a reply, so the interval is
+    /// long enough that a loaded machine answers in time: a 100 ms interval timed out under a full suite
+    /// run, reconnected and never reached two probes in 5 s.
     func testSendsItsOwnEchoProbes() async throws {
         let (server, client) = try await start(
-            configuration: OVSDBClient.Configuration(echoInterval: .milliseconds(100)))
-        _ = try await eventually {
+            configuration: OVSDBClient.Configuration(echoInterval: .milliseconds(500)))
+        _ = try await eventually(timeout: .seconds(30)) {
             server.messages.filter { $0.contains(#""method":"echo""#) }.count >= 2 ? true : nil
         }
         let state = await client.state

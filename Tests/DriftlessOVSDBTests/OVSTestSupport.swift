@@ -1,4 +1,5 @@
 import DriftlessOVSDB
+import DriftlessProcess
 import Foundation
 import XCTest
 
@@ -33,42 +34,18 @@ enum OVS {
         }
     }
 
-    /// Runs a program and returns its standard output; throws on a non-zero exit.
-    ///
-    /// Output goes through temporary files, not pipes: a daemon started by
-    /// the program (ovsdb-server from start-ovs.sh) may inherit a pipe's
-    /// write end and keep it open forever.
+    /// Runs a program and returns its standard output; throws on a non-zero exit. (swift-subprocess stops
+    /// reading when the program exits, even when a daemon it started, ovsdb-server from start-ovs.sh, keeps
+    /// the pipes open.)
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-        let outURL = directory.appendingPathComponent("dlt-run-\(UUID().uuidString).out")
-        let errURL = directory.appendingPathComponent("dlt-run-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        let outHandle = try FileHandle(forWritingTo: outURL)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        try process.run()
-        process.waitUntilExit()
-        try? outHandle.close()
-        try? errHandle.close()
-        let text = String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            let errors = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
+        let output = try ChildProcess.runBlocking(executable, arguments)
+        guard output.succeeded else {
             throw CommandFailure(
-                command: ([executable] + arguments).joined(separator: " "), status: process.terminationStatus,
-                output: text + errors)
+                command: ([executable] + arguments).joined(separator: " "), status: output.status,
+                output: output.stdout + output.stderr)
         }
-        return text
+        return output.stdout
     }
 
     /// Runs `ovs-vsctl --timeout=10 ARGS` and returns its trimmed output.

@@ -240,6 +240,8 @@ final class OpenVSwitchIntegrationTests: XCTestCase {
     }
 
     func testReconnectsAfterOVSDBServerRestartAndResyncsWithoutDuplicates() async throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["DRIFTLESS_SHARED_SERVICES"] == "1",
+                      "restarts the machine's ovsdb-server, which DRIFTLESS_SHARED_SERVICES=1 says others use")
         // A long first backoff leaves time to change the database while the client is away.
         let (client, ovs) = try await connect(
             OVSDBClient.Configuration(

@@ -43,29 +43,33 @@ struct WorkQueueTests {
         #expect(item.triggers == 100)
     }
 
-    @Test func delayedAddsOfOneKeyAreOneItem() async throws {
-        let queue = WorkQueue<Key>()
-        let start = ContinuousClock.now
-        for _ in 0..<50 { queue.add(.drift, reason: "event on local", after: .milliseconds(100)) }
-        #expect(queue.count == 0, "nothing before the delay")
-        let item = try #require(await queue.next())
-        #expect(ContinuousClock.now - start >= .milliseconds(100))
-        #expect(item.triggers == 50)
-        queue.add(.poll, reason: "after")
-        #expect(await queue.next()?.key == .poll, "no second drift item from the burst")
+    /// New keys beyond the capacity are refused; keys already waiting still merge.
+    @Test func theQueueIsBounded() async throws {
+        let queue = WorkQueue<Int>(capacity: 3)
+        #expect(queue.add(1, reason: "a") && queue.add(2, reason: "b") && queue.add(3, reason: "c"))
+        #expect(!queue.add(4, reason: "d"), "a fourth key is refused")
+        #expect(queue.add(2, reason: "again"), "a waiting key merges")
+        #expect(queue.count == 3)
+        #expect(await queue.next()?.key == 1)
+        #expect(queue.add(4, reason: "d"), "room again")
     }
 
     @Test func aWaitingConsumerGetsTheNextItemAndShutDownEndsIt() async throws {
         let queue = WorkQueue<Key>()
         async let waited = queue.next()
-        try await Task.sleep(for: .milliseconds(50))
+        await until { queue.hasWaitingConsumer }
         queue.add(.poll, reason: "webhook")
         #expect(await waited?.key == .poll)
         async let ended = queue.next()
-        try await Task.sleep(for: .milliseconds(50))
+        await until { queue.hasWaitingConsumer }
         queue.shutDown()
         #expect(await ended == nil)
         queue.add(.poll, reason: "late")
         #expect(await queue.next() == nil, "nothing after shutdown")
     }
+}
+
+/// Waits, yielding, until `condition` holds: a condition, not a guessed sleep.
+func until(_ condition: () -> Bool) async {
+    while !condition() { await Task.yield() }
 }

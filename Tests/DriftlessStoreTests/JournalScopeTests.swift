@@ -1,4 +1,5 @@
 import Foundation
+import DriftlessCore
 import GRDB
 import Testing
 
@@ -34,7 +35,7 @@ struct JournalScopeTests {
         try store.journal(run: run, action: "create-volume shop/done@local", phase: "started", project: "shop")
         try store.journal(run: run, action: "create-volume shop/done@local", phase: "succeeded", project: "shop")
         for phase in phases {
-            try store.journal(run: run, action: "create-instance shop/a@local", phase: phase, project: "shop")
+            try store.journal(run: run, action: "create-instance shop/a@local", phase: Store.StepPhase(rawValue: phase), project: "shop")
         }
         // The process dies here: the run is never finished.
         let found = try store.recoverInterruptedRuns().map(\.action)
@@ -99,5 +100,33 @@ struct JournalScopeTests {
             "delete-volume bank/v@node-2 → bank",
         ])
         #expect(try store.runRecord(1)?.diagnosticProjects == nil, "plans recorded before v8 have cloud-wide diagnostics")
+    }
+}
+
+/// Run kinds, results and phases are typed values stored as text: what older versions wrote reads as the
+/// same value, what this version does not know reads as `.other`, and journal lines carry kind and name.
+@Suite("Typed records")
+struct TypedRecordTests {
+    @Test func valuesRoundTripAndUnknownOnesAreKept() throws {
+        let store = try Store(inMemory: ())
+        let run = try store.beginRun(kind: .apply, commit: "c1")
+        try store.journal(run: run, action: "create-instance shop/a@local", phase: .started, project: "shop",
+                          kind: StepKind.createInstance.rawValue, name: "shop/a")
+        try store.journal(run: run, action: "create-instance shop/a@local", phase: Store.StepPhase(rawValue: "paused-by-a-newer-version"))
+        try store.finishRun(run, result: .succeeded)
+        let entries = try store.journalEntries(run: run)
+        #expect(entries.map(\.phase) == [.started, .other("paused-by-a-newer-version")])
+        #expect(entries[0].kind == "create-instance" && entries[0].name == "shop/a" && entries[0].project == "shop")
+        #expect(try store.history().first?.kind == .apply)
+        #expect(try store.history().first?.result == .succeeded)
+        #expect(Store.RunResult(rawValue: "drifted") == .drifted)
+        #expect(Store.RunKind(rawValue: "plan") == .other("plan"))
+    }
+
+    /// Lines journalled before v9 get their kind and name from their key once, in the migration.
+    @Test func legacyKeysGiveKindAndName() {
+        #expect(Store.legacyStep(ofKey: "create-instance shop/web-1@local")! == ("create-instance", "shop/web-1"))
+        #expect(Store.legacyStep(ofKey: "ports a/x,a/y@node-2")! == ("ports", "a/x,a/y"))
+        #expect(Store.legacyStep(ofKey: "create Instance shop/a") == nil, "not a key this version wrote")
     }
 }

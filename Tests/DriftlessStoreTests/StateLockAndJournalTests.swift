@@ -1,4 +1,5 @@
 import DriftlessStore
+import DriftlessProcess
 import Foundation
 import Testing
 
@@ -26,34 +27,29 @@ struct StateLockAndJournalTests {
         _ = try StateLock(stateDirectory: directory, command: "driftless apply")
     }
 
-    @Test func aLockWhoseHolderDiedIsRecovered() throws {
+    @Test func aLockWhoseHolderDiedIsRecovered() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/driftless.lock"
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["--close", path, "sleep", "30"]  // only flock itself holds the lock
-        holder.standardOutput = FileHandle.nullDevice
-        holder.standardError = FileHandle.nullDevice
-        try holder.run()
-        defer { kill(holder.processIdentifier, SIGKILL) }
+        let holder = await ChildProcess.start("/usr/bin/flock", ["--close", path, "sleep", "30"])  // only flock itself holds the lock
+        defer { holder.kill() }
         var refused = false
         for _ in 0..<50 where !refused {
             do {
                 let lock = try StateLock(stateDirectory: directory, command: "probe")
                 lock.release()
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             } catch {
                 refused = true
             }
         }
         #expect(refused, "the other process never held the lock")
-        kill(holder.processIdentifier, SIGKILL)
+        holder.kill()
         var recovered = false
         for _ in 0..<50 where !recovered {
             recovered = (try? StateLock(stateDirectory: directory, command: "driftless apply")) != nil
-            if !recovered { Thread.sleep(forTimeInterval: 0.05) }
+            if !recovered { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(recovered, "the lock of a killed holder was not recovered")
     }

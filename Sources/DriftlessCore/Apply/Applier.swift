@@ -75,7 +75,7 @@ public struct ApplyResult: Sendable {
 }
 
 /// Carries out a plan's steps on the hosts: in dependency order, independent steps in parallel (bounded),
-/// transient failures retried with backoff, dependents of a failed step skipped and reported.
+/// failures retried with backoff unless they are terminal (`FailureKind.of`), dependents of a failed step skipped and reported.
 ///
 /// Every step is handed to `journal` before it runs and after it ends; the journal is durable (the store
 /// writes before returning), so a run killed at any point leaves a record of what was in flight. If the
@@ -228,7 +228,7 @@ public struct Applier: Sendable {
                 try? journal(ApplyEvent(step: key, phase: .succeeded, detail: detail, done: finished.increment(), total: total))
                 return .init(step: key, phase: .succeeded, detail: detail, attempts: attempt)
             } catch {
-                let transient = (error as? any DriverError)?.failureKind == .transient
+                let transient = FailureKind.of(error) == .transient
                 if transient && attempt < options.attempts && !Task.isCancelled {
                     try? journal(ApplyEvent(step: key, phase: .retrying, detail: "\(error)", done: finished.value, total: total))
                     try? await Task.sleep(for: delay)

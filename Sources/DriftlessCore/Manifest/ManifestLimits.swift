@@ -48,8 +48,6 @@ public struct ManifestLimits: Sendable {
 
     /// A duration for a message, to the tenth of a second: `1s`, `4.8s`, `0s`.
     static func describe(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let tenths = seconds * 10 + attoseconds / 100_000_000_000_000_000
-        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
+        duration.tenthsDescription
     }
 }

@@ -109,9 +109,7 @@ public enum PlanRenderer {
 
     /// The JSON plan (documented in docs/plan-format.md): `actions`, `summary`, `diagnostics`.
     public static func json(_ plan: Plan) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(PlanDocument(plan)), as: UTF8.self) + "\n"
+        try DocumentJSON.render(PlanDocument(plan))
     }
 
     static func grouped(_ actions: [PlannedAction]) -> [(String?, [PlannedAction])] {

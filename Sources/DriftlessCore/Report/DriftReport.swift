@@ -117,9 +117,6 @@ public struct DriftReport: Sendable, Codable {
     }
 
     public func renderJSON() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        try DocumentJSON.render(self)
     }
 }

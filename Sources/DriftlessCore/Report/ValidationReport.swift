@@ -89,8 +89,6 @@ public struct ValidationReport: Sendable, Codable {
 
     /// Pretty, key-sorted JSON.
     public func renderJSON() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        try DocumentJSON.render(self)
     }
 }
