@@ -18,9 +18,7 @@ final class FakeOVSDBServer: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [String] = []
     private var clientFD: Int32 = -1
-    /// Signalled when a client is accepted: `send` waits for it instead of dropping what it was given
-    /// (a send right after the client connected raced the accept thread, and the test waited in vain).
-    private let accepted = NSCondition()
+    private var stopped = false
     private let respond: @Sendable (String) -> [String]
 
     init(respond: @escaping @Sendable (String) -> [String]) throws {
@@ -52,36 +50,25 @@ final class FakeOVSDBServer: @unchecked Sendable {
         return received
     }
 
+    /// Whether the accept thread has taken a client (a test sends to it only then: a send before that is
+    /// dropped, and the echo test once waited in vain for a reply to it).
+    var hasClient: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return clientFD >= 0
+    }
+
     /// Writes raw text to the connected client.
     func send(_ text: String) {
-        let fd = waitForClient()
+        lock.lock()
+        let fd = clientFD
+        lock.unlock()
         guard fd >= 0 else { return }
         _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
     }
 
-    /// The connected client, waiting (at most 10 s) for the accept thread to take it.
-    private func waitForClient() -> Int32 {
-        accepted.lock()
-        let deadline = Date().addingTimeInterval(10)
-        while currentClient() < 0 && accepted.wait(until: deadline) {}
-        accepted.unlock()
-        return currentClient()
-    }
-
-    private func currentClient() -> Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        return clientFD
-    }
-
-    /// Drops the client connection, once the accept thread has taken it (a disconnect right after the
-    /// client connected raced that thread and dropped nothing).
+    /// Drops the current client connection.
     func disconnectClient() {
-        _ = waitForClient()
-        dropClient()
-    }
-
-    private func dropClient() {
         lock.lock()
         let fd = clientFD
         clientFD = -1
@@ -89,23 +76,33 @@ final class FakeOVSDBServer: @unchecked Sendable {
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
+    /// Stops accepting. The accept thread closes the listener itself when it ends: closed here, its number
+    /// was reused by the next test's server while this thread was about to call accept on it, and this
+    /// (old) server took the next test's client, so that test's server never saw it.
     func stop() {
-        dropClient()
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        disconnectClient()
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
         unlink(path)
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while true {
             let fd = accept(listener, nil, nil)
             if fd < 0 { return }
             lock.lock()
+            let done = stopped
+            lock.unlock()
+            if done {
+                close(fd)
+                return
+            }
+            lock.lock()
             clientFD = fd
             lock.unlock()
-            accepted.lock()
-            accepted.broadcast()
-            accepted.unlock()
             serve(fd)
             close(fd)
         }

@@ -47,6 +47,7 @@ final class OVSDBClientProtocolTests: XCTestCase {
 
     func testAnswersTheServersEchoWithTheSameParamsAndID() async throws {
         let (server, _) = try await start()
+        _ = try await eventually { server.hasClient ? true : nil }
         server.send(#"{"method":"echo","params":["ping",{"n":1}],"id":"echo-7"}"#)
         let reply = try await eventually { server.messages.first { $0.contains("echo-7") } }
         let parsed = try JSONValue(parsing: reply)
@@ -93,6 +94,7 @@ final class OVSDBClientProtocolTests: XCTestCase {
             configuration: OVSDBClient.Configuration(
                 echoInterval: nil, reconnectInitialDelay: .seconds(30), reconnectMaximumDelay: .seconds(30)))
         let events = await client.events()
+        _ = try await eventually { server.hasClient ? true : nil }
         server.disconnectClient()
         var sawDisconnected = false
         for await event in events {
