@@ -153,7 +153,8 @@ dl apply --repo "$LAB" --yes
 
 step "Out of band: someone stops monitor and unplugs web-2's port"
 run virsh -c qemu:///system destroy ops.monitor
-port=$(ovs-vsctl --bare --columns=name find port external_ids:driftless-instance=web-2 | head -n1)
+# web-2's tap, which libvirt plugged into br-int (the port's name is the domain's target device).
+port=$(virsh -q -c qemu:///system domiflist shop.web-2 | awk '{print $1; exit}')
 [ -n "$port" ] && run ovs-vsctl del-port br-int "$port"
 
 step "Drift: the hosts no longer match the last applied commit"
