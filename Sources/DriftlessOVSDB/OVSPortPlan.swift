@@ -134,7 +134,7 @@ struct OVSPortPlan {
 
         var trunkCreations: [DesiredTrunk] = []
         for trunk in try Self.deduplicated(changes.trunks, host: host) {
-            let wantedTrunks = OVSDBValue.set(Set(trunk.vlans.map { OVSDBAtom.integer(Int64($0)) }))
+            let wantedTrunks = Self.trunksValue(trunk)
             guard let port = byName[trunk.interface] else {
                 trunkCreations.append(trunk)
                 continue
@@ -223,7 +223,7 @@ struct OVSPortPlan {
                 "Port",
                 row: [
                     "name": .atom(.string(trunk.interface)), "interfaces": .atom(interface),
-                    "trunks": .set(Set(trunk.vlans.map { OVSDBAtom.integer(Int64($0)) })),
+                    "trunks": Self.trunksValue(trunk),
                     "external_ids": .stringMap(trunk.portMarks),
                 ])
             insertedPorts.append((trunk.interface, portAtom))
@@ -306,6 +306,11 @@ struct OVSPortPlan {
             result.append(port)
         }
         return result
+    }
+
+    /// The Port's `trunks` column for `trunk`.
+    private static func trunksValue(_ trunk: DesiredTrunk) -> OVSDBValue {
+        .set(Set(trunk.vlans.map { OVSDBAtom.integer(Int64($0)) }))
     }
 
     /// Trunks without repeats: one per interface, each with a non-empty list of valid VLANs (an empty
