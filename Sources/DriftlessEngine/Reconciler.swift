@@ -140,7 +140,7 @@ public final class Reconciler: @unchecked Sendable {
         let steps = Dictionary(planned.steps.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let applier = Applier(drivers: sessions.drivers.filter { unreachable[$0.key] == nil }, options: options) { event in
             let step = steps[event.step]
-            try store.journal(run: runID, action: event.step, phase: Store.StepPhase(event.phase), detail: event.detail,
+            try await store.journal(run: runID, action: event.step, phase: Store.StepPhase(event.phase), detail: event.detail,
                               project: step?.project, kind: step?.kind.rawValue, name: step?.name)
             FaultInjection.journalWritten()
             progress(event)

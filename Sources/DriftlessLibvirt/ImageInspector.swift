@@ -1,4 +1,5 @@
 import DriftlessCore
+import DriftlessProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -29,8 +30,8 @@ public struct ImageInspector: Sendable {
         self.timeLimit = timeLimit
     }
 
-    public func check(_ path: String, declaredFormat: DiskFormat, image: String) throws {
-        let declared = try info(path, format: declaredFormat.rawValue, image: image)
+    public func check(_ path: String, declaredFormat: DiskFormat, image: String) async throws {
+        let declared = try await info(path, format: declaredFormat.rawValue, image: image)
         if let format = declared["format"] as? String, format != declaredFormat.rawValue {
             throw ImageImportError.unsafeImage(image: image, reason: "it is \(format), not the declared \(declaredFormat.rawValue)")
         }
@@ -43,7 +44,7 @@ public struct ImageInspector: Sendable {
         }
         // A file declared raw may still carry another format's header; probing tells.
         if declaredFormat == .raw {
-            let probed = try info(path, format: nil, image: image)
+            let probed = try await info(path, format: nil, image: image)
             if let format = probed["format"] as? String, format != "raw" {
                 throw ImageImportError.unsafeImage(image: image, reason: "it is declared raw but is \(format)")
             }
@@ -57,8 +58,8 @@ public struct ImageInspector: Sendable {
         return arguments + ["--", path]
     }
 
-    func info(_ path: String, format: String?, image: String) throws -> [String: Any] {
-        let run = try LimitedProcess.run(arguments(path, format: format), timeLimit: timeLimit, outputLimit: 1 << 20)
+    func info(_ path: String, format: String?, image: String) async throws -> [String: Any] {
+        let run = try await LimitedProcess.run(arguments(path, format: format), timeLimit: timeLimit, outputLimit: 1 << 20)
         switch run.termination {
         case .timedOut:
             throw ImageImportError.unsafeImage(
@@ -71,19 +72,20 @@ public struct ImageInspector: Sendable {
                 image: image, reason: "qemu-img info died of signal \(signal) under its limits (\(memoryLimitBytes >> 20) MiB of "
                     + "memory, \(cpuSeconds) s of CPU); refused as unsafe")
         case let .exited(status) where status != 0:
-            let message = String(decoding: run.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = run.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             throw ImageImportError.unsafeImage(image: image, reason: "qemu-img cannot read it as \(format ?? "any format"): \(message)")
         case .exited:
             break
         }
-        guard let json = try? JSONSerialization.jsonObject(with: run.stdout) as? [String: Any] else {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] else {
             throw ImageImportError.unsafeImage(image: image, reason: "qemu-img gave no information")
         }
         return json
     }
 }
 
-/// A child process with a wall-clock limit, its output in private files read back up to a limit.
+/// A child process with a wall-clock limit and a bounded output, run through `ChildProcess` while the
+/// caller suspends; at the limit the task running it is cancelled, which kills the child (SIGKILL).
 enum LimitedProcess {
     enum Termination: Equatable {
         case exited(Int32)
@@ -93,63 +95,28 @@ enum LimitedProcess {
 
     struct Run {
         var termination: Termination
-        var stdout: Data
-        var stderr: Data
+        var stdout: String
+        var stderr: String
     }
 
-    struct SpawnFailed: Error, CustomStringConvertible {
-        var program: String
-        var code: Int32
-        var description: String { "cannot run \(program): \(String(cString: strerror(code)))" }
-    }
-
-    /// Spawns `arguments` (stdin from /dev/null, a minimal environment), waits at most `timeLimit`, then
-    /// kills it (SIGKILL) and reaps it.
-    static func run(_ arguments: [String], timeLimit: Duration, outputLimit: Int) throws -> Run {
-        let directory = FileManager.default.temporaryDirectory.path
-        let base = "\(directory)/driftless-qemu-img-\(UUID().uuidString)"
-        let outPath = base + ".out", errPath = base + ".err"
-        defer {
-            unlink(outPath)
-            unlink(errPath)
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), strdup("LC_ALL=C"), nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, &argv, &envp)
-        guard spawned == 0 else { throw SpawnFailed(program: arguments[0], code: spawned) }
-
-        let deadline = ContinuousClock.now + timeLimit
-        var status: Int32 = 0
-        var termination: Termination?
-        while termination == nil {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid {
-                termination = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
-            } else if reaped < 0 && errno != EINTR {
-                termination = .exited(-1)
-            } else if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                termination = .timedOut
-            } else {
-                usleep(5_000)
+    /// Runs `arguments` (stdin from /dev/null, a minimal environment) for at most `timeLimit`.
+    static func run(_ arguments: [String], timeLimit: Duration, outputLimit: Int) async throws -> Run {
+        try await withThrowingTaskGroup(of: Run?.self) { group in
+            group.addTask {
+                let output = try await ChildProcess.run(
+                    arguments[0], Array(arguments.dropFirst()),
+                    environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"], inheritEnvironment: false,
+                    outputLimit: outputLimit)
+                return Run(termination: output.signal.map(Termination.signaled) ?? .exited(output.status),
+                           stdout: output.stdout, stderr: String(output.stderr.prefix(4096)))
             }
+            group.addTask {
+                try await Task.sleep(for: timeLimit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            let first = try await group.next() ?? nil
+            return first ?? Run(termination: .timedOut, stdout: "", stderr: "")
         }
-        return Run(termination: termination ?? .timedOut, stdout: read(outPath, limit: outputLimit), stderr: read(errPath, limit: 4096))
-    }
-
-    static func read(_ path: String, limit: Int) -> Data {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: limit)) ?? Data()
     }
 }

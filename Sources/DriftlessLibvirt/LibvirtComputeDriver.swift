@@ -4,8 +4,9 @@ import Foundation
 /// The compute driver: instances as libvirt domains, tagged with Driftless metadata the way Nova tags its
 /// domains, with a qcow2 root overlay on the image and a cloud-init NoCloud seed.
 ///
-/// Blocking libvirt calls run on a global dispatch queue, so that many actions can proceed in parallel
-/// without starving Swift's cooperative threads.
+/// Blocking libvirt calls run on each connection's own threads (`LibvirtWorkers`), so that many actions
+/// proceed in parallel without holding Swift's cooperative threads; waits (a guest shutting down) are
+/// async sleeps between calls, never a sleeping thread.
 public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     public let target: HostTarget
     /// One or more connections to the host's libvirtd, used in turn: libvirtd serves a few requests of
@@ -74,7 +75,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     // MARK: - Observe
 
     public func observe() async throws -> ComputeObservation {
-        try await blocking { [self] in
+        try await blocking { [self] connection in
             var instances: [ObservedInstance] = []
             var unmanaged: Set<String> = []
             for domain in try connection.listAllDomains() {
@@ -131,7 +132,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     // MARK: - Create
 
     public func create(_ request: InstanceRequest) async throws -> ObservedInstance {
-        try await blocking { [self] in
+        // The seed ISO is built first, by a child process the task awaits.
+        let seed = try await seedImage(for: request)
+        return try await blocking { [self] connection in
             if let existing = try connection.domainIfPresent(name: request.domainName) {
                 guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
                       marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
@@ -146,7 +149,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             // instance has used, and may be half-written. Make both afresh.
             if let leftover = try pool.volumeIfPresent(name: request.rootDisk.volumeName) { try leftover.delete() }
             let rootPath = try ensureRootDisk(request.rootDisk, in: pool)
-            let seedPath = try ensureSeed(for: request, in: pool, replace: true)
+            let seedPath = try ensureSeed(seed, for: request, in: pool, replace: true)
             let xml = domainXML(for: request, rootPath: rootPath, seedPath: seedPath, type: try virtType())
             let domain = try connection.defineDomain(xml)
             try domain.setAutostart(request.power == .running)
@@ -213,16 +216,32 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         return try volume.path()
     }
 
-    /// The cloud-init seed ISO, uploaded into the storage pool through a libvirt stream.
+    /// The cloud-init seed ISO of `request`, built by `genisoimage`.
+    func seedImage(for request: InstanceRequest) async throws -> Data {
+        do {
+            return try await seedBuilder.build(seedDocuments(for: request))
+        } catch {
+            throw driverError(error, host: target.name)
+        }
+    }
+
+    func seedDocuments(for request: InstanceRequest) throws -> CloudInitDocuments {
+        try CloudInitDocuments.render(
+            instanceID: "\(request.domainName)-\(request.seedHash.prefix(12))", seed: request.seed, nics: request.nics)
+    }
+
+    /// Builds and uploads the seed in one blocking call (the in-place update, which runs as one body).
     func ensureSeed(for request: InstanceRequest, in pool: LibvirtStoragePool, replace: Bool) throws -> String {
+        try ensureSeed(seedBuilder.buildBlocking(seedDocuments(for: request)), for: request, in: pool, replace: replace)
+    }
+
+    /// Uploads the seed ISO `image` into the storage pool through a libvirt stream.
+    func ensureSeed(_ image: Data, for request: InstanceRequest, in pool: LibvirtStoragePool, replace: Bool) throws -> String {
         let name = StorageNaming.seedName(project: request.id.project ?? "", instance: request.id.name)
         if let existing = try pool.volumeIfPresent(name: name) {
             guard replace else { return try existing.path() }
             try existing.delete()
         }
-        let documents = try CloudInitDocuments.render(
-            instanceID: "\(request.domainName)-\(request.seedHash.prefix(12))", seed: request.seed, nics: request.nics)
-        let image = try seedBuilder.build(documents)
         let volume = try pool.createVolume(StorageVolumeXML(name: name, capacity: UInt64(image.count), format: .raw))
         try volume.upload(image)
         return try volume.path()
@@ -348,12 +367,19 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     // MARK: - Delete
 
     public func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
-        try await blocking { [self] in
-            guard let domain = try connection.domainIfPresent(name: observed.domainName) else { return }
+        let found = try await blocking { [self] connection -> (domain: LibvirtDomain, active: Bool)? in
+            guard let domain = try connection.domainIfPresent(name: observed.domainName) else { return nil }
             guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
                 throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name)
             }
-            if try domain.isActive() { try stop(domain, timeout: shutdownTimeout) }
+            return (domain, try domain.isActive())
+        }
+        guard let (domain, active) = found else { return }
+        if active { try await powerOff(domain, timeout: shutdownTimeout) }
+        try await blocking { [self] connection in
+            guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue else {
+                throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name)
+            }
             try domain.undefine(.all)
             let pool = try connection.lookupStoragePool(name: target.storagePool.name)
             for name in [StorageNaming.rootDiskName(project: marker.project, instance: marker.name),
@@ -384,6 +410,31 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// Asks the guest to shut down (ACPI), waits up to `timeout` (async sleeps between looks, no thread
+    /// held), then pulls the plug; says which happened.
+    @discardableResult
+    func powerOff(_ domain: LibvirtDomain, timeout: Duration) async throws -> PowerOff {
+        let start = ContinuousClock.now
+        let refusal: String? = try await blocking {
+            do {
+                try domain.shutdown()
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        let deadline = start + timeout
+        while refusal == nil, ContinuousClock.now < deadline {
+            if try await blocking({ try !domain.isActive() }) { return .acpi(ContinuousClock.now - start) }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return try await blocking {
+            if try !domain.isActive() { return .acpi(ContinuousClock.now - start) }
+            try domain.destroy()
+            return .forced(after: ContinuousClock.now - start, reason: refusal)
+        }
+    }
+
     /// Asks the guest to shut down (ACPI), waits up to `timeout`, then pulls the plug; says which happened.
     @discardableResult
     func stop(_ domain: LibvirtDomain, timeout: Duration) throws -> PowerOff {
@@ -409,11 +460,18 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
     /// Opens a connection to `target`'s libvirt URI off the cooperative threads; a failure is a
     /// `LibvirtDriverError` naming the host ("host … is unreachable" when libvirtd is down).
     public static func connect(_ target: HostTarget) async throws -> LibvirtConnection {
-        try await runBlocking(host: target.name) { try LibvirtConnection(uri: target.libvirtURI) }
+        try await LibvirtConnection.open(uri: target.libvirtURI, host: target.name)
     }
 
+    /// Runs `body` on the threads of the next connection in turn, handing it that connection.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection) throws -> T) async throws -> T {
+        let connection = self.connection
+        return try await connection.perform(host: target.name) { try body(connection) }
+    }
+
+    /// Runs `body` on the threads of the next connection in turn.
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await runBlocking(host: target.name, body)
+        try await connection.perform(host: target.name, body)
     }
 }
 

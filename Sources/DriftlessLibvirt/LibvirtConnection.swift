@@ -59,6 +59,8 @@ public final class LibvirtConnection: @unchecked Sendable {
     let state: ConnectionState
     /// Lifecycle event registrations to remove before closing.
     let eventRegistrations = EventRegistrations()
+    /// The threads the drivers' blocking calls on this connection run on.
+    let workers: LibvirtWorkers
     private let closeCallbackRegistered: Bool
 
     /// The URI the connection was opened with, credentials removed.
@@ -121,9 +123,11 @@ public final class LibvirtConnection: @unchecked Sendable {
         self.pointer = pointer
         self.state = state
         self.closeCallbackRegistered = registered
+        self.workers = LibvirtWorkers(label: "libvirt")
     }
 
     deinit {
+        workers.close()
         for id in eventRegistrations.removeAll() {
             _ = virConnectDomainEventDeregisterAny(pointer, id)
         }

@@ -109,7 +109,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
             guard try ownership.pendingVolumes(host: target.name, pool: target.imagePool.name)[request.volumeName] == request.id
             else { throw LibvirtDriverError.collision(domain: request.volumeName, host: target.name) }
             // A run was killed while importing: what it left is incomplete. Start over.
-            try await blocking { Self.removeAfterFailedUpload(existing, pool: pool) }
+            await removeAfterFailedUpload(existing, pool: pool)
         }
         // Copy or fetch into a private temporary file, hashing as the bytes arrive.
         let staged = try await stager.stage(request.source)
@@ -119,20 +119,24 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
         guard staged.sha256 == request.sha256 else {
             throw ImageImportError.checksumMismatch(image: request.id.description, expected: request.sha256)
         }
-        try await blocking { [inspector] in
-            try inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
-        }
-        return try await blocking { [self] in
+        try await inspector.check(staged.file.path, declaredFormat: request.format, image: request.id.description)
+        let uploaded: (LibvirtStorageVolume, any Error)? = try await blocking { [self] in
             let size = UInt64(staged.bytes)
             try ownership.recordPending(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
             let volume = try pool.createVolume(StorageVolumeXML(
                 name: request.volumeName, capacity: size, format: DomainXML.Disk.Format(request.format)))
             do {
                 try volume.upload(contentsOf: staged.file)
+                return nil
             } catch {
-                Self.removeAfterFailedUpload(volume, pool: pool)
-                throw error
+                return (volume, error)
             }
+        }
+        if let (volume, error) = uploaded {
+            await removeAfterFailedUpload(volume, pool: pool)
+            throw driverError(error, host: target.name)
+        }
+        return try await blocking { [self] in
             try ownership.record(host: target.name, pool: target.imagePool.name, volume: request.volumeName, owner: request.id)
             try pool.refresh()
             return try observedImage(request, volume: try pool.lookupVolume(name: request.volumeName))
@@ -141,12 +145,12 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
 
     /// Deletes a half-written volume. libvirt may still hold it for the aborted upload job for a moment,
     /// so the delete is retried briefly; a volume that survives is unrecorded, hence never used.
-    static func removeAfterFailedUpload(_ volume: LibvirtStorageVolume, pool: LibvirtStoragePool) {
+    func removeAfterFailedUpload(_ volume: LibvirtStorageVolume, pool: LibvirtStoragePool) async {
         for _ in 0..<50 {
-            if (try? volume.delete()) != nil { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            if (try? await blocking({ try volume.delete() })) != nil { break }
+            try? await Task.sleep(for: .milliseconds(100))
         }
-        try? pool.refresh()
+        _ = try? await blocking { try pool.refresh() }
     }
 
     func observedImage(_ request: ImageRequest, volume: LibvirtStorageVolume) throws -> ObservedImage {
@@ -236,7 +240,7 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await runBlocking(host: target.name, body)
+        try await connection.perform(host: target.name, body)
     }
 }
 

@@ -15,31 +15,66 @@ public struct SeedImageBuilder: Sendable {
         public var description: String
     }
 
-    /// The ISO image's bytes.
-    public func build(_ documents: CloudInitDocuments) throws -> Data {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("driftless-seed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var paths: [String] = []
-        for (name, contents) in documents.files {
-            let url = directory.appendingPathComponent(name)
-            try Data(contents.utf8).write(to: url)
-            paths.append(url.path)
-        }
-        let output = directory.appendingPathComponent("seed.iso")
-        // Called on a libvirt worker thread (inside the compute driver's blocking calls), never on a
-        // cooperative one: `runBlocking` runs the child from a thread of its own.
+    /// The ISO image's bytes; the caller suspends while `genisoimage` runs.
+    public func build(_ documents: CloudInitDocuments) async throws -> Data {
+        let directory = try stage(documents)
+        defer { try? FileManager.default.removeItem(at: directory.root) }
         let run: ChildProcess.Output
         do {
-            run = try ChildProcess.runBlocking(tool, ["-quiet", "-output", output.path, "-volid", "cidata", "-joliet", "-rock"] + paths,
-                                               outputLimit: 1 << 20)
+            run = try await ChildProcess.run(tool, arguments(directory), outputLimit: 1 << 20)
         } catch {
             throw Failure(description: "cannot run \(tool) (install genisoimage): \(error)")
         }
+        return try result(run, directory)
+    }
+
+    /// `build` for a caller on a libvirt connection's thread (never a cooperative one): `runBlocking` runs
+    /// the child from a thread of its own.
+    public func buildBlocking(_ documents: CloudInitDocuments) throws -> Data {
+        let directory = try stage(documents)
+        defer { try? FileManager.default.removeItem(at: directory.root) }
+        let run: ChildProcess.Output
+        do {
+            run = try ChildProcess.runBlocking(tool, arguments(directory), outputLimit: 1 << 20)
+        } catch {
+            throw Failure(description: "cannot run \(tool) (install genisoimage): \(error)")
+        }
+        return try result(run, directory)
+    }
+
+    /// A private directory holding the seed's files, and where the ISO goes.
+    struct Staged {
+        var root: URL
+        var files: [String]
+        var output: URL
+    }
+
+    func stage(_ documents: CloudInitDocuments) throws -> Staged {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("driftless-seed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var paths: [String] = []
+        do {
+            for (name, contents) in documents.files {
+                let url = directory.appendingPathComponent(name)
+                try Data(contents.utf8).write(to: url)
+                paths.append(url.path)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        return Staged(root: directory, files: paths, output: directory.appendingPathComponent("seed.iso"))
+    }
+
+    func arguments(_ staged: Staged) -> [String] {
+        ["-quiet", "-output", staged.output.path, "-volid", "cidata", "-joliet", "-rock"] + staged.files
+    }
+
+    func result(_ run: ChildProcess.Output, _ staged: Staged) throws -> Data {
         guard run.succeeded else {
             throw Failure(description: "\(tool) failed (\(run.status)): \(run.stderr)")
         }
-        return try Data(contentsOf: output)
+        return try Data(contentsOf: staged.output)
     }
 }

@@ -15,6 +15,8 @@ public enum ChildProcess {
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// The signal that ended the child, nil when it exited.
+        public var signal: Int32? = nil
 
         public var succeeded: Bool { status == 0 }
     }
@@ -42,11 +44,11 @@ public enum ChildProcess {
         let result = try await Subprocess.run(
             program, arguments: Arguments(arguments), environment: env, workingDirectory: directory.map { FilePath($0) },
             output: .string(limit: outputLimit), error: .string(limit: outputLimit))
-        let status: Int32 = switch result.terminationStatus {
-        case let .exited(code): code
-        case let .signaled(signal): 128 + signal
+        let (status, signal): (Int32, Int32?) = switch result.terminationStatus {
+        case let .exited(code): (code, nil)
+        case let .signaled(signal): (128 + signal, signal)
         }
-        return Output(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+        return Output(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "", signal: signal)
     }
 
     /// `run`, throwing `Failure` unless the child exits 0.

@@ -126,6 +126,17 @@ extension Store {
         }
     }
 
+    /// `journal`, for async callers: the durable write (`synchronous = FULL`, an fsync per step) runs on
+    /// GRDB's writer queue while the caller suspends, not on a cooperative thread.
+    public func journal(run: Int64, action: String, phase: StepPhase, detail: String? = nil, project: String? = nil,
+                        kind: String? = nil, name: String? = nil) async throws {
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO journal (run_id, action, phase, detail, at, project, step_kind, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, action, phase, detail, Date(), project, kind, name])
+        }
+    }
+
     /// Records the end of a run. `publicDetail` is a version of `detail` that names no project's objects,
     /// shown to every user of the API (a history rewrite names only commits); without it, users who are
     /// not cloud admins see counts over their own steps, or nothing.

@@ -25,9 +25,9 @@ final class ImageInspectorTests: XCTestCase {
         return path
     }
 
-    func refusal(_ inspector: ImageInspector) -> String {
+    func refusal(_ inspector: ImageInspector) async -> String {
         do {
-            try inspector.check(directory + "/image", declaredFormat: .qcow2, image: "Image hang")
+            try await inspector.check(directory + "/image", declaredFormat: .qcow2, image: "Image hang")
             XCTFail("the image was accepted")
             return ""
         } catch {
@@ -35,17 +35,19 @@ final class ImageInspectorTests: XCTestCase {
         }
     }
 
-    func testAHangingInspectionIsKilledAtTheTimeLimit() throws {
+    func testAHangingInspectionIsKilledAtTheTimeLimit() async throws {
         let inspector = ImageInspector(tool: try tool("hang", "exec sleep 30"), timeLimit: .seconds(1))
         let started = ContinuousClock.now
-        XCTAssertEqual(refusal(inspector), "Image hang: refused: qemu-img info did not finish within 1 s; refused as unsafe")
+        let refused = await refusal(inspector)
+        XCTAssertEqual(refused, "Image hang: refused: qemu-img info did not finish within 1 s; refused as unsafe")
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
     }
 
-    func testASpinningInspectionStopsAtItsCPULimit() throws {
+    func testASpinningInspectionStopsAtItsCPULimit() async throws {
         let inspector = ImageInspector(tool: try tool("spin", "while :; do :; done"), cpuSeconds: 1, timeLimit: .seconds(20))
         let started = ContinuousClock.now
-        XCTAssertEqual(refusal(inspector), "Image hang: refused: qemu-img info used up its CPU limit of 1 s; refused as unsafe")
+        let refused = await refusal(inspector)
+        XCTAssertEqual(refused, "Image hang: refused: qemu-img info used up its CPU limit of 1 s; refused as unsafe")
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
     }
 
@@ -55,9 +57,10 @@ final class ImageInspectorTests: XCTestCase {
                                    "info", "--output=json", "-f", "qcow2", "--", "/tmp/x"])
     }
 
-    func testTheMemoryLimitApplies() throws {
+    func testTheMemoryLimitApplies() async throws {
         // The stand-in reports its own address-space limit instead of image information.
         let inspector = ImageInspector(tool: try tool("limits", "ulimit -v >&2; exit 1"), memoryLimitBytes: 256 << 20)
-        XCTAssertTrue(refusal(inspector).contains("cannot read it as qcow2: 262144"), refusal(inspector))
+        let refused = await refusal(inspector)
+        XCTAssertTrue(refused.contains("cannot read it as qcow2: 262144"), refused)
     }
 }

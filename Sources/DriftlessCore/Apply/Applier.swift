@@ -100,7 +100,7 @@ public struct Applier: Sendable {
         }
     }
 
-    public typealias Journal = @Sendable (ApplyEvent) throws -> Void
+    public typealias Journal = @Sendable (ApplyEvent) async throws -> Void
 
     public var drivers: [String: HostDrivers]
     public var options: Options
@@ -166,10 +166,10 @@ public struct Applier: Sendable {
         let total = steps.count
         var results = [ApplyResult.StepResult?](repeating: nil, count: total)
 
-        func finish(_ index: Int, _ result: ApplyResult.StepResult, counter: LockedCounter) {
+        func finish(_ index: Int, _ result: ApplyResult.StepResult, counter: LockedCounter) async {
             results[index] = result
             if result.phase == .skipped {
-                try? journal(ApplyEvent(step: result.step, phase: .skipped, detail: result.detail, done: counter.increment(), total: total))
+                try? await journal(ApplyEvent(step: result.step, phase: .skipped, detail: result.detail, done: counter.increment(), total: total))
             }
         }
 
@@ -177,7 +177,7 @@ public struct Applier: Sendable {
         await withTaskGroup(of: (Int, ApplyResult.StepResult).self) { group in
             var started = Set<Int>()
             var running = 0
-            func launchReady() {
+            func launchReady() async {
                 var progress = true
                 while progress {
                     progress = false
@@ -186,7 +186,7 @@ public struct Applier: Sendable {
                         if waiting.contains(where: { results[$0] == nil }) { continue }
                         if let blocker = waiting.first(where: { results[$0]?.phase != .succeeded }) {
                             started.insert(index)
-                            finish(index, .init(step: steps[index].key, phase: .skipped,
+                            await finish(index, .init(step: steps[index].key, phase: .skipped,
                                                 detail: "not run: \(steps[blocker].key) did not succeed", attempts: 0),
                                    counter: finished)
                             progress = true
@@ -200,11 +200,11 @@ public struct Applier: Sendable {
                     }
                 }
             }
-            launchReady()
+            await launchReady()
             while let (index, result) = await group.next() {
                 running -= 1
-                finish(index, result, counter: finished)
-                launchReady()
+                await finish(index, result, counter: finished)
+                await launchReady()
             }
         }
         return ApplyResult(steps: results.map { $0! })
@@ -214,7 +214,7 @@ public struct Applier: Sendable {
     func run(_ step: ApplyStep, finished: LockedCounter, total: Int) async -> ApplyResult.StepResult {
         let key = step.key
         do {
-            try journal(ApplyEvent(step: key, phase: .started, done: finished.value, total: total))
+            try await journal(ApplyEvent(step: key, phase: .started, done: finished.value, total: total))
         } catch {
             _ = finished.increment()
             return .init(step: key, phase: .failed, detail: "not run: the journal could not be written: \(error)", attempts: 0)
@@ -225,17 +225,17 @@ public struct Applier: Sendable {
             attempt += 1
             do {
                 let detail = try await execute(step)
-                try? journal(ApplyEvent(step: key, phase: .succeeded, detail: detail, done: finished.increment(), total: total))
+                try? await journal(ApplyEvent(step: key, phase: .succeeded, detail: detail, done: finished.increment(), total: total))
                 return .init(step: key, phase: .succeeded, detail: detail, attempts: attempt)
             } catch {
                 let transient = FailureKind.of(error) == .transient
                 if transient && attempt < options.attempts && !Task.isCancelled {
-                    try? journal(ApplyEvent(step: key, phase: .retrying, detail: "\(error)", done: finished.value, total: total))
+                    try? await journal(ApplyEvent(step: key, phase: .retrying, detail: "\(error)", done: finished.value, total: total))
                     try? await Task.sleep(for: delay)
                     delay *= 2
                     continue
                 }
-                try? journal(ApplyEvent(step: key, phase: .failed, detail: "\(error)", done: finished.increment(), total: total))
+                try? await journal(ApplyEvent(step: key, phase: .failed, detail: "\(error)", done: finished.increment(), total: total))
                 return .init(step: key, phase: .failed, detail: "\(error)", attempts: attempt)
             }
         }
