@@ -61,6 +61,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         if planFile != nil && rev != nil { throw ValidationError("a saved plan names its commit: give either --rev or a plan file") }
+        if planFile == nil { try source.requireRepository() }
         guard parallel >= 1 && parallel <= 64 else { throw ValidationError("--parallel must be between 1 and 64") }
         guard (0...3600).contains(shutdownTimeout) else {
             throw ValidationError("--shutdown-timeout takes a number of seconds between 0 and 3600")
@@ -87,14 +88,18 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func execute() async throws -> Reconciler.AppliedRun? {
         let directory = stateOptions.directory
-        let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(Reconciler.displayLocation(source.repo))")
+        let saved = try planFile.map(Self.readSavedPlan)
+        guard let location = source.repo ?? saved?.location else {
+            throw EngineError.source("the saved plan \(planFile ?? "") does not say where its repository is (it predates that): give --repo")
+        }
+        let lock = try StateLock(stateDirectory: directory, command: "driftless apply --repo \(Reconciler.displayLocation(location))")
         defer { lock.release() }
         let reconciler = try Reconciler(stateDirectory: directory)
         reconciler.gitCredentials = source.git.credentials
         reconciler.imageDirectories = imageOptions.directories
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
-        let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
+        let source = try reconciler.source(location, path: self.source.path ?? saved?.path ?? "")
         let previous = try reconciler.previousState(in: source)?.state
         let policy = ConvergePolicy(purpose: .apply, allowReplace: allowReplace, allowMassDelete: allowMassDelete, dryRun: dryRun,
                                     parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
@@ -113,8 +118,8 @@ struct ApplyCommand: AsyncParsableCommand {
         let opened = SessionsOpened(reconciler)
         let outcome: ConvergeOutcome
         do {
-            if let planFile {
-                outcome = try await applySaved(planFile, source: source, reconciler: reconciler, policy: policy, hooks: hooks, opened: opened)
+            if let saved {
+                outcome = try await applySaved(saved, source: source, reconciler: reconciler, policy: policy, hooks: hooks, opened: opened)
             } else {
                 outcome = try await reconciler.converge(.revision(source, rev, previous: previous), policy: policy,
                                                         sessions: { try await opened.connect($0) }, hooks: hooks)
@@ -147,14 +152,16 @@ struct ApplyCommand: AsyncParsableCommand {
 extension ApplyCommand {
     /// A saved plan: its commit planned again against the hosts as they are now, applied only when the
     /// commit, the last applied commit, every host's observed state and so the plan are as reviewed.
-    func applySaved(_ file: String, source: ManifestSource, reconciler: Reconciler, policy: ConvergePolicy, hooks: ConvergeHooks,
-                    opened: SessionsOpened) async throws -> ConvergeOutcome {
-        let saved: SavedPlan
+    static func readSavedPlan(_ file: String) throws -> SavedPlan {
         do {
-            saved = try JSONDecoder().decode(SavedPlan.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            return try JSONDecoder().decode(SavedPlan.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
             throw EngineError.source("cannot read the saved plan \(file): \(error)")
         }
+    }
+
+    func applySaved(_ saved: SavedPlan, source: ManifestSource, reconciler: Reconciler, policy: ConvergePolicy, hooks: ConvergeHooks,
+                    opened: SessionsOpened) async throws -> ConvergeOutcome {
         let commit = try await reconciler.read(source, saved.commit)
         let previous = try saved.baseCommit.map { try source.load($0).state } ?? reconciler.previousState(in: source)?.state
         let sessions = try await opened.connect(commit)

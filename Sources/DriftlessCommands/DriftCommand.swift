@@ -44,10 +44,14 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    func validate() throws {
+        try source.requireRepository()
+    }
+
     func run() async throws {
         let outcome = try await reportingErrors { () async throws -> (DriftReport, Bool?) in
             let directory = stateOptions.directory
-            let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(Reconciler.displayLocation(source.repo))") : nil
+            let lock = heal ? try StateLock(stateDirectory: directory, command: "driftless drift --heal --repo \(Reconciler.displayLocation(source.location))") : nil
             defer { lock?.release() }
             let reconciler = try Reconciler(stateDirectory: directory)
             reconciler.gitCredentials = source.git.credentials
@@ -58,7 +62,7 @@ struct DriftCommand: AsyncParsableCommand {
             guard let last = try reconciler.store.lastAppliedRun(), let commitID = last.commit else {
                 throw EngineError.nothingApplied
             }
-            let source = try reconciler.source(self.source.repo, path: self.source.path ?? last.path ?? "")
+            let source = try reconciler.source(self.source.location, path: self.source.path ?? last.path ?? "")
             let commit = try source.load(commitID)
             let sessions = await reconciler.connect(commit)
             do {

@@ -6,9 +6,18 @@ import Foundation
 
 /// `--repo`, `--rev` and `--path`: where the desired state comes from.
 struct SourceOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The git repository of manifests: a local path or a URL (file://, https://, ssh).",
+    @Option(name: .long, help: ArgumentHelp("The git repository of manifests: a local path or a URL (file://, https://, ssh). Required, except by `apply PLAN-FILE`, which reads the plan's own repository by default.",
                                             valueName: "path-or-url"))
-    var repo: String
+    var repo: String?
+
+    /// The repository's location (checked given by `requireRepository()` in the command's `validate()`).
+    var location: String { repo ?? "" }
+
+    /// Fails parsing when `--repo` is missing.
+    func requireRepository() throws {
+        guard repo != nil else { throw ValidationError("missing --repo: the git repository of manifests (a local path or a URL)") }
+    }
+
 
     @Option(name: .long, help: ArgumentHelp("The manifests' directory inside the repository (default: the root).",
                                             valueName: "subdir"))

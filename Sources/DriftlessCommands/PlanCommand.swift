@@ -55,13 +55,17 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    func validate() throws {
+        try source.requireRepository()
+    }
+
     func run() async throws {
         var saved: SavedPlan?
         let planned = try await reportingErrors { () async throws -> Reconciler.PlannedRun in
             let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
             reconciler.gitCredentials = source.git.credentials
             reconciler.imageDirectories = imageOptions.directories
-            let source = try reconciler.source(self.source.repo, path: self.source.path ?? "")
+            let source = try reconciler.source(self.source.location, path: self.source.path ?? "")
             let commit = try source.load(rev)
             let previous: DesiredState?
             if let base {
@@ -75,7 +79,7 @@ struct PlanCommand: AsyncParsableCommand {
             let planned = try await reconciler.plan(commit, previous: previous, sessions: sessions, baseCommit: baseCommit)
             await sessions.close()
             if let out {
-                let plan = try reconciler.save(planned)
+                let plan = try reconciler.save(planned, location: Reconciler.recordedLocation(self.source.location))
                 try DocumentJSON.render(plan).write(toFile: out, atomically: true, encoding: .utf8)
                 saved = plan
             }

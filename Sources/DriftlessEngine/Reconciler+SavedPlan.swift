@@ -10,6 +10,9 @@ public struct SavedPlan: Codable, Sendable, Equatable {
     /// Names the plan (a pull request's comment can carry it): a hash of everything below.
     public var id: String
     public var repository: String
+    /// Where to read the repository again: a local repository's absolute path or the remote's URL without
+    /// credentials (`apply FILE` without `--repo`). Absent in plans saved before it was recorded.
+    public var location: String?
     public var path: String
     public var commit: String
     /// `--base`, when the plan was made against it instead of the last applied commit.
@@ -45,9 +48,9 @@ extension Reconciler {
     }
 
     /// The saved form of a plan.
-    public func save(_ planned: PlannedRun) throws -> SavedPlan {
+    public func save(_ planned: PlannedRun, location: String? = nil) throws -> SavedPlan {
         var saved = SavedPlan(
-            id: "", repository: planned.commit.repository, path: planned.commit.path, commit: planned.commit.commit,
+            id: "", repository: planned.commit.repository, location: location, path: planned.commit.path, commit: planned.commit.commit,
             baseCommit: planned.plan.baseCommit, lastApplied: try store.lastAppliedCommit(),
             hosts: Dictionary(uniqueKeysWithValues: planned.hosts.map { ($0.target.name, Self.fingerprint($0)) }),
             plan: try PlanRenderer.json(planned.plan))

@@ -153,6 +153,13 @@ public final class Reconciler: @unchecked Sendable {
         return applied
     }
 
+    /// Where a repository is, as a saved plan records it to read it again: a local path made absolute, a
+    /// remote's URL without credentials.
+    public static func recordedLocation(_ location: String) -> String {
+        if GitRepository.isRemote(location) { return Redaction.displayURL(location) }
+        return URL(fileURLWithPath: location).standardizedFileURL.path
+    }
+
     /// A repository location as it may be shown, logged or stored: credentials in a URL become `***`.
     public static func displayLocation(_ location: String) -> String {
         Redaction.redact(location)

@@ -55,8 +55,12 @@ final class ReconcileEndToEndTests: XCTestCase {
         let saved = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
         let id = try XCTUnwrap(saved["id"] as? String)
         XCTAssertTrue(plan.stdout.contains("Driftless plan `\(id)`"), plan.stdout)
-        assertSuccess(try world.driftless("apply", "--yes", file), "apply FILE")
+        XCTAssertEqual(saved["location"] as? String, world.repo, "the plan records where its repository is")
+        // `apply FILE` alone (no --repo) reads the repository the plan names.
+        let bare = try spawn([DriftlessBinary.url.path, "apply", "--yes", "--image-dir", world.root, "--state", world.state, file]).wait()
+        assertSuccess(bare, "apply FILE without --repo")
         XCTAssertEqual(world.domainState("a"), "running")
+        XCTAssertEqual(try world.driftless("plan", "--detailed-exitcode").status, 0, "applied as planned: nothing left to do")
 
         try world.writeManifests(instances: [.init(name: "a", memory: "96MiB")])
         try world.commit("more memory")
@@ -67,6 +71,9 @@ final class ReconcileEndToEndTests: XCTestCase {
         XCTAssertTrue(stale.stderr.contains("is stale: host local changed since the plan was made"), stale.stderr)
         XCTAssertEqual(world.domainState("a"), "shut off", "a stale plan changes nothing")
         XCTAssertEqual(try world.driftless("apply", "--yes", "--rev", "HEAD", file).status, 64, "--rev and a plan file exclude each other")
+        let noRepo = try spawn([DriftlessBinary.url.path, "plan", "--state", world.state]).wait()
+        XCTAssertEqual(noRepo.status, 64, "only `apply FILE` may leave out --repo")
+        XCTAssertTrue(noRepo.stderr.contains("missing --repo"), noRepo.stderr)
     }
 
     // MARK: - Apply from scratch, no false drift, one in-place update
