@@ -15,7 +15,7 @@ stop() { # stop PIDFILE NAME
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
     elif alive "$2"; then
-        pkill -TERM -x "$2" || true
+        kill -TERM $(pids_of "$2") 2>/dev/null || true
     else
         log "$2 not running"
         rm -f "$1"
@@ -25,7 +25,7 @@ stop() { # stop PIDFILE NAME
     while alive "$2"; do
         if [ "$SECONDS" -ge "$deadline" ]; then
             log "$2 did not exit after SIGTERM; sending SIGKILL"
-            pkill -KILL -x "$2" || true
+            kill -KILL $(pids_of "$2") 2>/dev/null || true
             sleep 0.2
             break
         fi
