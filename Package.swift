@@ -130,7 +130,7 @@ let package = Package(
         /// In-memory drivers for tests and benchmarks (`InMemoryHost`), and a write counter over any drivers.
         .target(
             name: "DriftlessTesting",
-            dependencies: ["DriftlessCore"]
+            dependencies: ["DriftlessCore", "DriftlessProcess"]
         ),
         /// The no-op plan benchmark: 1,000 managed instances, their ports and volumes (no server: the
         /// daemon's memory is measured on `driftless serve` itself, benchmarks/serve_memory.sh).
@@ -166,8 +166,8 @@ let package = Package(
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore", "DriftlessProcess"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", "DriftlessProcess", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore", "DriftlessProcess"]),
-        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess",
+        .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore", "DriftlessProcess", "DriftlessTesting"]),
+        .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess", "DriftlessTesting",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting"]),

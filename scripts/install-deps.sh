@@ -8,8 +8,9 @@
 # openssl makes the self-signed certificate of a download test, chromium with chromium-driver
 # (WebDriver) runs the dashboard's end-to-end test headless, mmdebstrap, extlinux, fdisk and e2fsprogs
 # build the guest image (scripts/build-guest-image.sh), and iproute2, ethtool and iputils-ping make and
-# probe the physical network the guests are reached on (scripts/physnet.sh), and prometheus brings promtool,
-# which checks the daemon's /metrics in a test.
+# probe the physical network the guests are reached on (scripts/physnet.sh), prometheus brings promtool,
+# which checks the daemon's /metrics in a test, and gnutls-bin's certtool makes the test bed's TLS
+# certificates (scripts/testbed.sh; util-linux's unshare and nsenter make and enter its namespaces).
 set -euo pipefail
 
 PACKAGES=(
@@ -25,6 +26,7 @@ PACKAGES=(
     mmdebstrap extlinux syslinux-common fdisk e2fsprogs mount
     iproute2 ethtool iputils-ping
     prometheus
+    gnutls-bin
 )
 
 missing=()

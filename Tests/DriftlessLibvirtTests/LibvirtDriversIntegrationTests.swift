@@ -3,6 +3,7 @@ import DriftlessFetch
 import DriftlessLibvirt
 import DriftlessStore
 import DriftlessProcess
+import DriftlessTesting
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -419,16 +420,21 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
     }
 
     /// libvirtd stopped mid-run: the driver says the host is unreachable (transient), never that its
-    /// instances are absent.
+    /// instances are absent. On a test bed host, whose libvirtd only this test stops.
     func testStoppedLibvirtdMeansUnknownNotAbsent() async throws {
-        try XCTSkipIf(ProcessInfo.processInfo.environment["DRIFTLESS_SHARED_SERVICES"] == "1",
-                      "restarts the machine's libvirtd, which DRIFTLESS_SHARED_SERVICES=1 says others use")
+        let host = try TestBedHost.require("tb1")
+        connection = try LibvirtConnection(uri: host.libvirtURI)
+        target.libvirtURI = host.libvirtURI
+        compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu, shutdownTimeout: .seconds(2))
+        storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store, imagePaths: imagePaths)
         let image = try await importTinyImage()
         _ = try await compute.create(instanceRequest("fault", image: image, power: .stopped))
-        XCTAssertEqual(try runCommand([repositoryRoot.path + "/scripts/stop-libvirt.sh"]).status, 0)
+        let before = try await compute.observe()
+        XCTAssertEqual(before.instances.map(\.id.name), ["fault"])
+        try host.stop("libvirtd")
+        var restarted = false
         defer {
-            _ = try? runCommand([repositoryRoot.path + "/scripts/start-libvirt.sh"])
-            connection = try? LibvirtConnection(uri: "qemu:///system")
+            if !restarted { try? host.start("libvirtd") }
         }
         do {
             let observation = try await compute.observe()
@@ -437,6 +443,13 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
             XCTAssertEqual(error.failureKind, .transient, "\(error)")
             XCTAssertTrue(error.description.contains("unreachable"), error.description)
         }
+        try host.start("libvirtd")
+        restarted = true
+        // Back: a new connection sees the instance again (tearDown removes it through this one).
+        connection = try LibvirtConnection(uri: host.libvirtURI)
+        compute = LibvirtComputeDriver(target: target, connection: connection, virtType: .qemu)
+        let after = try await compute.observe()
+        XCTAssertEqual(after.instances.map(\.id.name), ["fault"])
     }
 }
 

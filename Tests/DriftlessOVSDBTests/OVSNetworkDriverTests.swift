@@ -1,4 +1,5 @@
 import DriftlessCore
+import DriftlessTesting
 import Foundation
 import XCTest
 
@@ -420,10 +421,12 @@ final class OVSNetworkDriverTests: XCTestCase {
     }
 
     func testOVSDBServerRestartMidRunReconnectsResyncsAndDuplicatesNothing() async throws {
-        try XCTSkipIf(ProcessInfo.processInfo.environment["DRIFTLESS_SHARED_SERVICES"] == "1",
-                      "restarts the machine's ovsdb-server, which DRIFTLESS_SHARED_SERVICES=1 says others use")
+        // On a test bed host, whose ovsdb-server only this test restarts.
+        let testBed = try TestBedHost.require("tb1")
+        defer { _ = try? OVS.vsctl("--db=\(testBed.ovsdbEndpoint)", "--no-wait", "--if-exists", "del-br", bridgeName) }
         // A long first backoff leaves time to change the database while the driver is away.
         let driver = try await driver(
+            host(endpoint: testBed.ovsdbEndpoint),
             configuration: OVSDBClient.Configuration(
                 requestTimeout: .seconds(10), echoInterval: .seconds(1),
                 reconnectInitialDelay: .seconds(3), reconnectMaximumDelay: .seconds(3)))
@@ -432,14 +435,15 @@ final class OVSNetworkDriverTests: XCTestCase {
         try await driver.apply(PortChangeSet(ensure: ports))
         let recorder = PortEventRecorder(await driver.portChanges())
 
-        try OVS.script("stop-ovs.sh", ["ovsdb-server"])
-        defer { try? OVS.script("start-ovs.sh") }
+        try testBed.stop("ovsdb-server")
+        var restarted = false
+        defer { if !restarted { try? testBed.start("ovsdb-server") } }
         // While away the host's ports are unknown, never an empty list.
         let reason = try await eventually(timeout: .seconds(5)) { () -> String? in
             if case .unknown(let reason) = try await driver.observePorts() { return reason }
             return nil
         }
-        XCTAssertTrue(reason.contains(OVS.socketPath), reason)
+        XCTAssertTrue(reason.contains(testBed.ovsdbSocket), reason)
         _ = try await recorder.first(within: .seconds(2)) {
             if case .unknown = $0 { return true }
             return false
@@ -452,9 +456,10 @@ final class OVSNetworkDriverTests: XCTestCase {
             XCTAssertEqual(error.code, .notConnected)
         }
 
-        try OVS.script("start-ovs.sh")
+        try testBed.start("ovsdb-server")
+        restarted = true
         let victim = ports[4].identity.deviceName
-        try OVS.vsctl("--no-wait", "del-port", bridgeName, victim)
+        try OVS.vsctl("--db=\(testBed.ovsdbEndpoint)", "--no-wait", "del-port", bridgeName, victim)
 
         let synchronized = try await recorder.first(within: .seconds(15)) {
             if case .synchronized = $0 { return true }
@@ -474,10 +479,10 @@ final class OVSNetworkDriverTests: XCTestCase {
         XCTAssertEqual(healed.created, [victim])
         XCTAssertEqual(healed.unchanged.count, 4)
         XCTAssertEqual(healed.transactions, 1)
-        let names = try listPorts()
+        let names = try OVS.vsctl("--db=\(testBed.ovsdbEndpoint)", "list-ports", bridgeName).split(separator: "\n").map(String.init)
         XCTAssertEqual(names.count, Set(names).count, "no duplicated ports: \(names)")
         XCTAssertEqual(Set(names), Set(ports.map(\.identity.deviceName)))
-        let marked = try OVS.rows(["--columns=name", "find", "Port", "external_ids:driftless-project=p-\(tag)"])
+        let marked = try OVS.rows(["--db=\(testBed.ovsdbEndpoint)", "--columns=name", "find", "Port", "external_ids:driftless-project=p-\(tag)"])
         XCTAssertEqual(marked.count, 5)
     }
 

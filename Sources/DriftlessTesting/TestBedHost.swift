@@ -1,0 +1,76 @@
+import DriftlessProcess
+import Foundation
+
+/// A host of the test bed `scripts/testbed.sh up N` makes on this machine: its own libvirtd, virtlogd,
+/// ovsdb-server and ovs-vswitchd in a network and mount namespace of its own. Tests that stop and start a
+/// daemon use one of these instead of the machine's daemons, which other tests use at the same time.
+public struct TestBedHost: Sendable {
+    /// Where the test bed keeps its files.
+    public static let root = "/var/lib/driftless-testbed"
+
+    /// `tb1`, `tb2`, …
+    public let name: String
+
+    /// libvirtd's socket, as the root namespace sees it.
+    public var libvirtSocket: String { "\(Self.root)/\(name)/run-libvirt/libvirt-sock" }
+    /// A libvirt URI for the host through its socket.
+    public var libvirtURI: String { "qemu+unix:///system?socket=\(libvirtSocket)" }
+    /// ovsdb-server's socket, as the root namespace sees it.
+    public var ovsdbSocket: String { "\(Self.root)/\(name)/run-openvswitch/db.sock" }
+    /// An OVSDB endpoint for the host through its socket.
+    public var ovsdbEndpoint: String { "unix:\(ovsdbSocket)" }
+
+    /// The host is not up: a failure naming the fix, never a skip.
+    public struct NotUp: Error, CustomStringConvertible {
+        public var host: String
+        public var description: String {
+            "test bed host \(host) is not up: run scripts/testbed.sh up 2 (as root; scripts/test.sh does)"
+        }
+    }
+
+    /// A daemon could not be stopped or started.
+    public struct ScriptFailed: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The host `name`, checked up (its libvirtd and ovsdb-server sockets exist).
+    public static func require(_ name: String = "tb1") throws -> TestBedHost {
+        let host = TestBedHost(name: name)
+        guard FileManager.default.fileExists(atPath: host.libvirtSocket), FileManager.default.fileExists(atPath: host.ovsdbSocket)
+        else { throw NotUp(host: name) }
+        return host
+    }
+
+    /// Stops `daemon` (libvirtd, virtlogd, ovsdb-server, ovs-vswitchd, sshd) on this host.
+    public func stop(_ daemon: String) throws {
+        try Self.script(["stop", name, daemon])
+    }
+
+    /// Starts `daemon` on this host and waits until it answers.
+    public func start(_ daemon: String) throws {
+        try Self.script(["start", name, daemon])
+    }
+
+    /// Runs `command` inside the host (its network and mount namespaces) and returns its output.
+    @discardableResult
+    public func run(_ command: String...) throws -> String {
+        let output = try ChildProcess.runBlocking("/bin/bash", [Self.scriptPath, "exec", name] + command)
+        guard output.succeeded else {
+            throw ScriptFailed(description: "\(command.joined(separator: " ")) on \(name) failed (\(output.status)): \(output.stderr)")
+        }
+        return output.stdout
+    }
+
+    static var scriptPath: String {
+        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/testbed.sh").path
+    }
+
+    static func script(_ arguments: [String]) throws {
+        let output = try ChildProcess.runBlocking("/bin/bash", [scriptPath] + arguments)
+        guard output.succeeded else {
+            throw ScriptFailed(description: "testbed.sh \(arguments.joined(separator: " ")) failed (\(output.status)): \(output.stderr)")
+        }
+    }
+}
