@@ -80,6 +80,7 @@ let package = Package(
                 "DriftlessCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         /// The embedded SQLite store (GRDB): IP allocations, and later run history and the apply journal.

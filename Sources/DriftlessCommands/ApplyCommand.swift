@@ -59,6 +59,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    @OptionGroup var hostAccess: HostAccessOptions
+
     func validate() throws {
         if planFile != nil && rev != nil { throw ValidationError("a saved plan names its commit: give either --rev or a plan file") }
         if planFile == nil { try source.requireRepository() }
@@ -97,6 +99,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let reconciler = try Reconciler(stateDirectory: directory)
         reconciler.gitCredentials = source.git.credentials
         reconciler.imageDirectories = imageOptions.directories
+        reconciler.hostAccess = hostAccess.access
         let recovered = try reconciler.store.recoverInterruptedRuns()
         reportInterrupted(recovered)
         let source = try reconciler.source(location, path: self.source.path ?? saved?.path ?? "")

@@ -44,6 +44,8 @@ struct DriftCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    @OptionGroup var hostAccess: HostAccessOptions
+
     func validate() throws {
         try source.requireRepository()
     }
@@ -56,6 +58,7 @@ struct DriftCommand: AsyncParsableCommand {
             let reconciler = try Reconciler(stateDirectory: directory)
             reconciler.gitCredentials = source.git.credentials
             reconciler.imageDirectories = imageOptions.directories
+            reconciler.hostAccess = hostAccess.access
             if heal {
                 reportInterrupted(try reconciler.store.recoverInterruptedRuns())
             }

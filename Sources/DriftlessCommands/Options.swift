@@ -138,3 +138,38 @@ struct ImageDirectoryOptions: ParsableArguments {
         ImagePathPolicy(directories: directories, stateDirectory: stateDirectory)
     }
 }
+
+/// `--pki`, `--ssh-key`, `--ssh-known-hosts`: the operator's credentials for remote hosts, which a
+/// repository can never name (a Host says only `qemu+tls://h/system` or `ssl:h:6640`).
+struct HostAccessOptions: ParsableArguments {
+    @Option(name: .customLong("pki"), help: ArgumentHelp(
+        "A directory with cacert.pem, clientcert.pem and clientkey.pem (libvirt's pkipath layout): the CA the hosts' certificates chain to and the controller's certificate, for qemu+tls and OVSDB ssl:.",
+        valueName: "dir"))
+    var pkiDirectory: String?
+
+    @Option(name: .customLong("ssh-key"), help: ArgumentHelp("The private key qemu+ssh logs in with.", valueName: "file"))
+    var sshKey: String?
+
+    @Option(name: .customLong("ssh-known-hosts"), help: ArgumentHelp(
+        "The known_hosts file the hosts' SSH keys are checked against (qemu+ssh then uses libvirt's libssh transport, which reads it).",
+        valueName: "file"))
+    var sshKnownHosts: String?
+
+    func validate() throws {
+        for (flag, path) in [("--pki", pkiDirectory), ("--ssh-key", sshKey), ("--ssh-known-hosts", sshKnownHosts)] {
+            guard let path else { continue }
+            if let problem = HostAccess.problem(withPath: path) { throw ValidationError("\(flag): \(problem)") }
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(flag): \(path) does not exist") }
+        }
+        if let pkiDirectory {
+            for file in ["cacert.pem", "clientcert.pem", "clientkey.pem"]
+            where !FileManager.default.fileExists(atPath: pkiDirectory + "/" + file) {
+                throw ValidationError("--pki: \(pkiDirectory) has no \(file) (it needs cacert.pem, clientcert.pem and clientkey.pem)")
+            }
+        }
+    }
+
+    var access: HostAccess {
+        HostAccess(pkiDirectory: pkiDirectory, sshKey: sshKey, sshKnownHosts: sshKnownHosts)
+    }
+}

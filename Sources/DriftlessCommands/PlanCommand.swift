@@ -55,6 +55,8 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    @OptionGroup var hostAccess: HostAccessOptions
+
     func validate() throws {
         try source.requireRepository()
     }
@@ -65,6 +67,7 @@ struct PlanCommand: AsyncParsableCommand {
             let reconciler = try Reconciler(stateDirectory: stateOptions.directory)
             reconciler.gitCredentials = source.git.credentials
             reconciler.imageDirectories = imageOptions.directories
+            reconciler.hostAccess = hostAccess.access
             let source = try reconciler.source(self.source.location, path: self.source.path ?? "")
             let commit = try source.load(rev)
             let previous: DesiredState?

@@ -82,6 +82,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var imageOptions: ImageDirectoryOptions
 
+    @OptionGroup var hostAccess: HostAccessOptions
+
     @OptionGroup var git: GitCredentialOptions
 
     /// The range of `--interval`: at least a second between fetches, at least one a day.
@@ -140,6 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
                 imageDirectories: imageOptions.directories)
 
             configuration.gitCredentials = git.credentials
+            configuration.hostAccess = hostAccess.access
             configuration.secureCookies = secureCookies
 
             // One daemon (or apply) per state directory, for the daemon's whole life.

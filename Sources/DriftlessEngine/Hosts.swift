@@ -15,12 +15,13 @@ public final class HostSessions: @unchecked Sendable {
 
     /// Connects to every host in parallel: libvirt (compute and storage) and OVSDB (network). The storage
     /// drivers read `path:` images only as `imagePaths` allows.
+    /// `access` holds the operator's credentials for remote transports (TLS files, SSH key and known_hosts).
     public static func connect(_ targets: [HostTarget], store: Store, timeout: Duration = .seconds(10),
-                               imagePaths: ImagePathPolicy = .default) async -> HostSessions {
+                               imagePaths: ImagePathPolicy = .default, access: HostAccess = .none) async -> HostSessions {
         let results = await withTaskGroup(of: (HostTarget, Result<(HostDrivers, OVSNetworkDriver, [LibvirtConnection]), any Error>).self) { group in
             for target in targets {
                 group.addTask {
-                    (target, await Result { try await connect(target, store: store, timeout: timeout, imagePaths: imagePaths) })
+                    (target, await Result { try await connect(target, store: store, timeout: timeout, imagePaths: imagePaths, access: access) })
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
@@ -42,14 +43,15 @@ public final class HostSessions: @unchecked Sendable {
         return HostSessions(targets: targets, drivers: drivers, unreachable: unreachable, networks: networks, connections: connections)
     }
 
-    static func connect(_ target: HostTarget, store: Store, timeout: Duration, imagePaths: ImagePathPolicy) async throws
-        -> (HostDrivers, OVSNetworkDriver, [LibvirtConnection])
+    static func connect(_ target: HostTarget, store: Store, timeout: Duration, imagePaths: ImagePathPolicy,
+                        access: HostAccess) async throws -> (HostDrivers, OVSNetworkDriver, [LibvirtConnection])
     {
         // Two connections: libvirtd serves only a few requests of one client at a time, and an apply runs
         // several steps at once. The first also carries the lifecycle events.
-        let connection = try await LibvirtComputeDriver.connect(target)
-        let second = try await LibvirtComputeDriver.connect(target)
-        let network = try OVSNetworkDriver(host: target)
+        let connection = try await LibvirtComputeDriver.connect(target, access: access)
+        let second = try await LibvirtComputeDriver.connect(target, access: access)
+        let network = try OVSNetworkDriver(host: target, configuration: OVSDBClient.Configuration(
+            tls: access.pkiDirectory.map { OVSDBTLSFiles(pkiDirectory: $0) }))
         do {
             try await network.connect(timeout: timeout)
         } catch {

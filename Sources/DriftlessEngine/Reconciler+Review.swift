@@ -33,7 +33,7 @@ extension Reconciler {
             }
         }
         if !reconnected.isEmpty {
-            let temporary = await HostSessions.connect(reconnected, store: store, timeout: connectTimeout)
+            let temporary = await HostSessions.connect(reconnected, store: store, timeout: connectTimeout, imagePaths: imagePaths, access: hostAccess)
             for observation in await temporary.observe() { observed[observation.target.name] = observation }
             await temporary.close()
         }

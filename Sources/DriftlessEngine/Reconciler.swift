@@ -12,6 +12,8 @@ public final class Reconciler: @unchecked Sendable {
     public let store: Store
     /// How long connecting to a host may take before it counts as unreachable.
     public var connectTimeout: Duration = .seconds(10)
+    /// The operator's credentials for remote hosts (`--pki`, `--ssh-key`, `--ssh-known-hosts`).
+    public var hostAccess = HostAccess.none
     /// Where fetching, reading and validating a commit run: never on a cooperative thread or an actor.
     public let sourceLane = BlockingLane(label: "driftless.source")
     /// How long reading and validating a commit may take (nil: no limit; the daemon sets one).
@@ -68,7 +70,8 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Connects to the commit's hosts.
     public func connect(_ commit: LoadedCommit) async -> HostSessions {
-        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout, imagePaths: imagePaths)
+        await HostSessions.connect(Self.targets(of: commit.state), store: store, timeout: connectTimeout, imagePaths: imagePaths,
+                                   access: hostAccess)
     }
 
     /// Plans `commit` against the hosts as they are. `previous` is the desired state of the last applied

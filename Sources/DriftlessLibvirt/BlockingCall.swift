@@ -1,3 +1,4 @@
+import DriftlessCore
 import Foundation
 
 extension LibvirtConnection {
@@ -13,10 +14,10 @@ extension LibvirtConnection {
 
     /// Opens a connection on a thread of its own: opening may wait for a remote host's TCP, TLS or SSH
     /// handshake, and there are no connection threads before there is a connection.
-    static func open(uri: String, host: String) async throws -> LibvirtConnection {
+    static func open(uri: String, host: String, access: HostAccess = .none) async throws -> LibvirtConnection {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LibvirtConnection, any Error>) in
             let thread = Thread {
-                continuation.resume(with: Result { () throws(LibvirtError) in try LibvirtConnection(uri: uri) }
+                continuation.resume(with: Result { () throws(LibvirtError) in try LibvirtConnection(uri: uri, access: access) }
                     .mapError { driverError($0, host: host) })
             }
             thread.name = "libvirt open"

@@ -459,8 +459,8 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
 
     /// Opens a connection to `target`'s libvirt URI off the cooperative threads; a failure is a
     /// `LibvirtDriverError` naming the host ("host … is unreachable" when libvirtd is down).
-    public static func connect(_ target: HostTarget) async throws -> LibvirtConnection {
-        try await LibvirtConnection.open(uri: target.libvirtURI, host: target.name)
+    public static func connect(_ target: HostTarget, access: HostAccess = .none) async throws -> LibvirtConnection {
+        try await LibvirtConnection.open(uri: target.libvirtURI, host: target.name, access: access)
     }
 
     /// Runs `body` on the threads of the next connection in turn, handing it that connection.

@@ -87,17 +87,17 @@ public final class LibvirtConnection: @unchecked Sendable {
     ///
     /// The URI must pass `LibvirtURIPolicy` (no `ext` transport, no `command=`, `no_verify`, `keyfile=`
     /// …); one that does not is refused here, before libvirt sees it, whatever validated it before.
-    public init(uri: String, readOnly: Bool = false) throws(LibvirtError) {
-        if let problem = LibvirtURIPolicy.problem(with: uri) {
-            throw LibvirtError(
-                code: .invalidArgument, message: "refusing to open a libvirt URI outside the allowlist: \(problem.message)",
-                function: "virConnectOpen", uri: redactLibvirtURI(uri))
-        }
+    ///
+    /// `access` holds the operator's credentials for remote transports, added to the URI here (after the
+    /// check): `pkipath=` for `qemu+tls`, `keyfile=` for `qemu+ssh`, and with a known_hosts file
+    /// `qemu+ssh` is opened over libvirt's libssh transport, which checks the host's key against it.
+    public init(uri: String, readOnly: Bool = false, access: HostAccess = .none) throws(LibvirtError) {
+        let opened = try Self.uri(uri, with: access)
         if let startupError = LibvirtRuntime.shared.startupError { throw startupError }
         let state = ConnectionState(redactedURI: redactLibvirtURI(uri))
         let function = readOnly ? "virConnectOpenReadOnly" : "virConnectOpen"
         let pointer = try libvirtPointer(function, state) {
-            readOnly ? virConnectOpenReadOnly(uri) : virConnectOpen(uri)
+            readOnly ? virConnectOpenReadOnly(opened) : virConnectOpen(opened)
         }
         // Keepalive: 5 s interval, 3 missed probes. Local drivers (test://) and some
         // in-process drivers do not implement it; that is not an error for us.
@@ -124,6 +124,39 @@ public final class LibvirtConnection: @unchecked Sendable {
         self.state = state
         self.closeCallbackRegistered = registered
         self.workers = LibvirtWorkers(label: "libvirt")
+    }
+
+    /// The URI libvirt is given for `uri`: checked against `LibvirtURIPolicy` (what a repository may
+    /// say), then the operator's credentials for its transport appended.
+    public static func uri(_ uri: String, with access: HostAccess) throws(LibvirtError) -> String {
+        func refuse(_ message: String) -> LibvirtError {
+            LibvirtError(code: .invalidArgument, message: message, function: "virConnectOpen", uri: redactLibvirtURI(uri))
+        }
+        let parsed: LibvirtURIPolicy.Parsed
+        switch LibvirtURIPolicy.parse(uri) {
+        case let .success(value): parsed = value
+        case let .failure(problem): throw refuse("refusing to open a libvirt URI outside the allowlist: \(problem.message)")
+        }
+        var result = uri
+        var parameters: [(String, String)] = []
+        switch parsed.transport {
+        case "tls":
+            if let pki = access.pkiDirectory { parameters.append(("pkipath", pki)) }
+        case "ssh":
+            if let key = access.sshKey { parameters.append(("keyfile", key)) }
+            if let knownHosts = access.sshKnownHosts {
+                result = "qemu+libssh://" + result.dropFirst("qemu+ssh://".count)
+                parameters.append(("known_hosts", knownHosts))
+            }
+        default:
+            break
+        }
+        for (name, path) in parameters {
+            if let problem = HostAccess.problem(withPath: path) { throw refuse("the \(name) given for \(redactLibvirtURI(uri)): \(problem)") }
+        }
+        guard !parameters.isEmpty else { return result }
+        let query = parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return result + (result.contains("?") ? "&" : "?") + query
     }
 
     deinit {

@@ -56,6 +56,8 @@ public actor OVSDBClient {
         public var reconnectMaximumDelay: Duration
         /// The largest JSON message accepted from the server, in bytes.
         public var maximumMessageSize: Int
+        /// The controller's TLS files for `ssl:` endpoints (ignored by the others).
+        public var tls: OVSDBTLSFiles?
 
         /// Creates a configuration; the defaults suit a local `ovsdb-server`.
         public init(
@@ -64,8 +66,10 @@ public actor OVSDBClient {
             echoInterval: Duration? = .seconds(5),
             reconnectInitialDelay: Duration = .milliseconds(100),
             reconnectMaximumDelay: Duration = .seconds(5),
-            maximumMessageSize: Int = 512 * 1024 * 1024
+            maximumMessageSize: Int = 512 * 1024 * 1024,
+            tls: OVSDBTLSFiles? = nil
         ) {
+            self.tls = tls
             self.requestTimeout = requestTimeout
             self.connectTimeout = connectTimeout
             self.echoInterval = echoInterval
@@ -329,7 +333,7 @@ public actor OVSDBClient {
             do {
                 let connection = try await OVSDBConnection.connect(
                     to: endpoint, group: group, timeout: TimeAmount(configuration.connectTimeout),
-                    maximumFrameSize: configuration.maximumMessageSize)
+                    maximumFrameSize: configuration.maximumMessageSize, tls: configuration.tls)
                 established = connection
                 if isClosed {
                     connection.close()

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One live JSON-RPC connection to an OVSDB server; no reconnects (that is `OVSDBClient`'s job).
 ///
@@ -20,14 +21,38 @@ final class OVSDBConnection: Sendable {
 
     /// Connects to `endpoint`, failing with `connectionFailed` after `timeout`.
     static func connect(
-        to endpoint: OVSDBEndpoint, group: any EventLoopGroup, timeout: TimeAmount, maximumFrameSize: Int
+        to endpoint: OVSDBEndpoint, group: any EventLoopGroup, timeout: TimeAmount, maximumFrameSize: Int,
+        tls: OVSDBTLSFiles? = nil
     ) async throws -> OVSDBConnection {
         let (stream, continuation) = AsyncStream<OVSDBConnectionEvent>.makeStream()
         let endpointText = endpoint.description
+        // ssl: wraps the socket in TLS with the controller's certificate; the server's is checked against
+        // the operator's CA and the endpoint's host (an address is checked against the certificate's).
+        var tlsContext: NIOSSLContext?
+        var serverHostname: String?
+        if case let .ssl(host, _) = endpoint {
+            guard let tls else {
+                continuation.finish()
+                throw OVSDBError(code: .connectionFailed, endpoint: endpointText,
+                                 message: "ssl: needs the controller's TLS key, certificate and CA: pass --pki DIR")
+            }
+            do {
+                tlsContext = try tls.context()
+            } catch {
+                continuation.finish()
+                throw OVSDBError(code: .connectionFailed, endpoint: endpointText, message: "cannot load the TLS files: \(error)")
+            }
+            let isAddress = host.contains(":") || host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+            serverHostname = isAddress ? nil : host
+        }
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
-            .channelInitializer { channel in
+            .channelInitializer { [tlsContext, serverHostname] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(JSONFrameDecoder(maximumFrameSize: maximumFrameSize)))
                     try channel.pipeline.syncOperations.addHandler(
@@ -39,7 +64,7 @@ final class OVSDBConnection: Sendable {
             switch endpoint {
             case .unix(let path):
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
-            case .tcp(let host, let port):
+            case .tcp(let host, let port), .ssl(let host, let port):
                 channel = try await bootstrap.connect(host: host, port: port).get()
             }
         } catch {

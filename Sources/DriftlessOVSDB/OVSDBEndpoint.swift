@@ -1,12 +1,17 @@
 import DriftlessCore
 import Foundation
 
-/// Where an OVSDB server listens: `unix:PATH` or `tcp:HOST:PORT` (as `ovs-vsctl --db` spells them).
+/// Where an OVSDB server listens: `unix:PATH`, `tcp:HOST:PORT` or `ssl:HOST:PORT` (as `ovs-vsctl --db`
+/// spells them).
 public enum OVSDBEndpoint: Sendable, Hashable {
     /// A Unix domain socket, e.g. `/var/run/openvswitch/db.sock`.
     case unix(path: String)
     /// A TCP address; IPv6 hosts are written in brackets, `tcp:[::1]:6641`.
     case tcp(host: String, port: Int)
+    /// A TCP address spoken to over TLS, with the controller's client certificate
+    /// (`OVSDBClient.Configuration.tls`); the server's certificate must chain to the given CA and name
+    /// the host.
+    case ssl(host: String, port: Int)
 
     /// The IANA port for OVSDB, used when a `tcp:` endpoint names none.
     public static let defaultPort = 6640
@@ -14,13 +19,12 @@ public enum OVSDBEndpoint: Sendable, Hashable {
     /// The local Open vSwitch database socket.
     public static let localOpenVSwitch = OVSDBEndpoint.unix(path: "/var/run/openvswitch/db.sock")
 
-    /// Parses `unix:PATH`, `tcp:HOST:PORT` or `tcp:[IPV6]:PORT`.
+    /// Parses `unix:PATH`, `tcp:HOST:PORT`, `ssl:HOST:PORT` (IPv6 hosts in brackets).
     ///
-    /// `ssl:` is recognised and refused for now; passive forms (`punix:`,
-    /// `ptcp:`) are refused because a client connects actively.
+    /// Passive forms (`punix:`, `ptcp:`, `pssl:`) are refused because a client connects actively.
     public init(parsing text: String) throws {
         // The same allowlist as `validate`, checked again before any connection is made.
-        if let problem = OVSDBEndpointPolicy.problem(with: text), !text.hasPrefix("ssl:") {
+        if let problem = OVSDBEndpointPolicy.problem(with: text) {
             throw OVSDBError(code: .invalidEndpoint, endpoint: text, message: problem.message)
         }
         guard let colon = text.firstIndex(of: ":") else {
@@ -39,9 +43,10 @@ public enum OVSDBEndpoint: Sendable, Hashable {
         case "tcp":
             self = try Self.parseTCP(rest, original: text)
         case "ssl":
-            throw OVSDBError(
-                code: .invalidEndpoint, endpoint: text,
-                message: "ssl: endpoints are not supported yet; use tcp: through a TLS tunnel or unix:")
+            guard case let .tcp(host, port) = try Self.parseTCP(rest, original: text) else {
+                throw OVSDBError(code: .invalidEndpoint, endpoint: text, message: "ssl: needs HOST:PORT")
+            }
+            self = .ssl(host: host, port: port)
         case "punix", "ptcp", "pssl":
             throw OVSDBError(
                 code: .invalidEndpoint, endpoint: text,
@@ -49,7 +54,7 @@ public enum OVSDBEndpoint: Sendable, Hashable {
         default:
             throw OVSDBError(
                 code: .invalidEndpoint, endpoint: text,
-                message: "unknown scheme \"\(scheme)\"; expected unix:PATH or tcp:HOST:PORT")
+                message: "unknown scheme \"\(scheme)\"; expected unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT")
         }
     }
 
@@ -96,6 +101,8 @@ extension OVSDBEndpoint: CustomStringConvertible {
             return "unix:\(path)"
         case .tcp(let host, let port):
             return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        case .ssl(let host, let port):
+            return host.contains(":") ? "ssl:[\(host)]:\(port)" : "ssl:\(host):\(port)"
         }
     }
 }

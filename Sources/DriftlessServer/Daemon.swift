@@ -90,6 +90,7 @@ public actor Daemon {
         reconciler.sourceTimeout = configuration.sourceTimeout
         reconciler.gitCredentials = configuration.gitCredentials
         reconciler.imageDirectories = configuration.imageDirectories
+        reconciler.hostAccess = configuration.hostAccess
         self.logger = logger
         notifier = Notifier(url: configuration.notifyURL, format: configuration.notifyFormat, logger: logger)
         metrics = DaemonMetrics(registry: registry)

@@ -1,3 +1,4 @@
+import DriftlessCore
 import DriftlessGit
 import Foundation
 
@@ -42,6 +43,8 @@ public struct ServeConfiguration: Sendable {
     public var secureCookies = false
     /// The operator's image directories (`--image-dir`): where Images' `source.path` files may be.
     public var imageDirectories: [String]
+    /// The operator's credentials for remote hosts (`--pki`, `--ssh-key`, `--ssh-known-hosts`).
+    public var hostAccess = HostAccess.none
 
     public init(repository: String, branch: String? = nil, path: String = "", stateDirectory: String,
                 pollInterval: Duration = .seconds(60), driftInterval: Duration = .seconds(600), heal: Bool = false,

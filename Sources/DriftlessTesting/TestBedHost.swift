@@ -11,6 +11,16 @@ public struct TestBedHost: Sendable {
     /// `tb1`, `tb2`, …
     public let name: String
 
+    /// The host's management address (`10.77.0.(10+K)`), where libvirt listens for TLS (16514), OVSDB for
+    /// SSL (6640) and TCP (6641), and sshd on 22.
+    public var address: String { "10.77.0.\(10 + (Int(name.dropFirst(2)) ?? 0))" }
+    /// The controller's CA and client certificate, in libvirt's pkipath layout.
+    public static var pkiDirectory: String { root + "/pki" }
+    /// The controller's SSH key, authorised as root on every host.
+    public static var sshKey: String { root + "/ssh/id_ed25519" }
+    /// The hosts' SSH keys.
+    public static var sshKnownHosts: String { root + "/ssh/known_hosts" }
+
     /// libvirtd's socket, as the root namespace sees it.
     public var libvirtSocket: String { "\(Self.root)/\(name)/run-libvirt/libvirt-sock" }
     /// A libvirt URI for the host through its socket.
