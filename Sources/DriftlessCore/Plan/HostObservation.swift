@@ -29,3 +29,17 @@ public struct HostObservation: Sendable {
         return nil
     }
 }
+
+extension HostObservation {
+    /// The path a new volume named `name` gets in the host's storage pool: where the storage driver found
+    /// the pool, else where `ensurePools` defines it before an apply (the Host's `storagePool.path`; an
+    /// unreadable host gets that too, and none of its steps is carried out).
+    public func newVolumePath(_ name: String) -> String {
+        (storage.value?.storagePool ?? StoragePoolObservation(target.storagePool)).path(forVolume: name)
+    }
+
+    /// The path a new image volume named `name` gets in the host's image pool (as `newVolumePath`).
+    public func newImagePath(_ name: String) -> String {
+        (storage.value?.imagePool ?? StoragePoolObservation(target.imagePool)).path(forVolume: name)
+    }
+}

@@ -88,9 +88,8 @@ public enum Planner {
                     imageOnHost[host.target.name, default: [:]][id] = existing
                     continue
                 }
-                let path = host.target.imagePool.path + "/" + request.volumeName
                 imageOnHost[host.target.name, default: [:]][id] = ObservedImage(
-                    id: id, volumeName: request.volumeName, path: path, sha256: image.spec.sha256, format: image.spec.format,
+                    id: id, volumeName: request.volumeName, path: host.newImagePath(request.volumeName), sha256: image.spec.sha256, format: image.spec.format,
                     size: image.spec.minDisk ?? .zero)
                 let action = PlannedAction(action: .create, id: id, host: host.target.name, source: image.source?.location,
                                            changes: [FieldChange(field: "sha256", before: nil, after: String(image.spec.sha256.prefix(12)))])
@@ -109,7 +108,7 @@ public enum Planner {
                 continue
             }
             let observed = observedVolumes[host.target.name]?[volume.id]
-            let path = observed?.path ?? host.target.storagePool.path + "/" + name
+            let path = observed?.path ?? host.newVolumePath(name)
             volumePaths[volume.id] = DiskAttachment(path: path, format: volume.spec.format, volume: volume.id)
             if let observed {
                 if volume.spec.size > observed.capacity {
