@@ -201,22 +201,15 @@ public enum Planner {
                 steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
             }
-            if request.requiresReplacement(of: observed) {
-                var replaced: [FieldChange] = []
-                if let image = observed.imageVolume, image != observedImage.volumeName {
-                    replaced.append(FieldChange(field: "image", before: image, after: observedImage.volumeName, effect: .replace))
-                }
-                if let size = observed.rootDiskSize, request.rootDisk.size < size {
-                    replaced.append(FieldChange(field: "rootDisk", before: size.description, after: request.rootDisk.size.description,
-                                                effect: .replace))
-                }
+            let instanceChanges = InstanceChangeSet.between(request, observed)
+            if instanceChanges.requiresReplacement {
                 let action = PlannedAction(action: .replace, id: instance.id, host: host.target.name, source: instance.source?.location,
-                                           changes: replaced)
+                                           changes: instanceChanges.fieldChanges)
                 deleteSteps.append((action, .deleteInstance(host: host.target.name, observed)))
                 steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
             }
-            var changes = instanceChanges(request, observed)
+            var changes = instanceChanges.fieldChanges
             let portFixes = portChanges(request, observed, ports: portsByInterface[host.target.name] ?? [:], owner: owner)
             changes += portFixes.changes
             if !changes.isEmpty {
@@ -290,56 +283,6 @@ public enum Planner {
         }
         return Outcome(plan: Plan(commit: commit, actions: actions, diagnostics: diagnostics),
                        steps: ordered.map { (action: $0.0, step: $0.1) })
-    }
-
-    /// The field-level changes from `observed` to `request`, each with its effect.
-    static func instanceChanges(_ request: InstanceRequest, _ observed: ObservedInstance) -> [FieldChange] {
-        var changes: [FieldChange] = []
-        let running = observed.power == .running
-        if request.memory != observed.memory {
-            let effect: ChangeEffect = running && request.memory > observed.memory ? .reboot : .live
-            changes.append(FieldChange(field: "memory", before: observed.memory.description, after: request.memory.description, effect: effect))
-        }
-        if request.vcpus != observed.vcpus {
-            changes.append(FieldChange(field: "vcpus", before: String(observed.vcpus), after: String(request.vcpus),
-                                       effect: running ? .reboot : .live))
-        }
-        if let size = observed.rootDiskSize, request.rootDisk.size > size {
-            changes.append(FieldChange(field: "rootDisk", before: size.description, after: request.rootDisk.size.description, effect: .live))
-        }
-        let wantedVolumes = Set(request.volumes.map(\.path)), currentVolumes = Set(observed.volumePaths)
-        if wantedVolumes != currentVolumes {
-            changes.append(FieldChange(field: "volumes", before: names(currentVolumes), after: names(wantedVolumes), effect: .live))
-        }
-        let wantedNICs = request.nics.map { "\($0.identity.mac)@\($0.vlan)" }.sorted()
-        let currentNICs = observed.nics.map { "\($0.mac)@\($0.vlan ?? 0)" }.sorted()
-        if wantedNICs != currentNICs {
-            changes.append(FieldChange(field: "networks", before: currentNICs.joined(separator: ", "),
-                                       after: wantedNICs.joined(separator: ", "), effect: .live))
-        }
-        for nic in request.nics {
-            guard let now = observed.nics.first(where: { $0.mac == nic.identity.mac }), now.offloadsOff != nic.disableOffloads else { continue }
-            let field = "networks.\(nic.identity.owner.network)[\(nic.identity.owner.ordinal)].offloads"
-            changes.append(FieldChange(field: field, before: now.offloadsOff ? "off" : "on", after: nic.disableOffloads ? "off" : "on",
-                                       effect: running ? .reboot : .live))
-        }
-        let power: PowerState? = switch observed.power {
-        case .running: .running
-        case .stopped: .stopped
-        case .other: nil
-        }
-        if power != request.power {
-            changes.append(FieldChange(field: "power", before: power?.rawValue ?? "other", after: request.power.rawValue, effect: .live))
-        }
-        if observed.seedHash != request.seedHash {
-            let users = GuestAccount.describe(request.seed.accounts)
-            if let before = observed.seedUsers, before != users {
-                changes.append(FieldChange(field: "users", before: before, after: users, effect: .reboot))
-            }
-            changes.append(FieldChange(field: "cloud-init (users, keys, userData, addresses)", before: nil, after: nil, effect: .reboot,
-                                       sensitive: true))
-        }
-        return changes
     }
 
     /// The ports of a running instance's NICs that are missing from the bridge or carry another VLAN tag
@@ -458,9 +401,5 @@ public enum Planner {
             return "interface \(name) (physical network \(mapping.name)) is already in bridge \(bridge) on host \(host.target.name); it is left alone"
         }
         return nil
-    }
-
-    static func names(_ paths: Set<String>) -> String {
-        paths.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.sorted().joined(separator: ", ")
     }
 }
