@@ -255,7 +255,6 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         }
         return try await blocking { [self] in
             let domain = try connection.lookupDomain(name: observed.domainName)
-            var effects: [String: ChangeEffect] = [:]
             var notes: [String] = []
             var running = try domain.isActive()
 
@@ -263,104 +262,96 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             if request.power == .stopped && running {
                 notes.append(try stop(domain, timeout: shutdownTimeout).description)
                 running = false
-                effects["power"] = .live
             }
+            // What changes, with which effect, judged with the guest as it is while the changes are made:
+            // the same decision the plan showed.
+            let changes = InstanceChangeSet.between(request, observed, running: running)
             let both: LibvirtDomain.Modification = running ? [.live, .config] : [.config]
 
-            // Only a change of the definition: after an increase "at next boot" the running guest keeps its
-            // old size until it reboots, which is not a difference to fix (and cannot be fixed live).
-            if request.memory != observed.memory {
-                let kib = request.memory.kibibytes
-                if running && request.memory <= observed.memory {
+            // A live memory change is a decrease on a running guest. An increase changes the definition
+            // only: the running guest keeps its old size until it reboots, which is not a difference to fix
+            // (and cannot be fixed live).
+            if let memory = changes.memory {
+                let kib = memory.after.kibibytes
+                if running && memory.effect == .live {
                     try domain.setMemory(kibibytes: kib, [.live, .config])
                     try domain.setMaxMemory(kibibytes: kib, [.config])
-                    effects["memory"] = .live
                 } else {
                     try domain.setMaxMemory(kibibytes: kib, [.config])
                     try domain.setMemory(kibibytes: kib, [.config])
-                    effects["memory"] = running ? .reboot : .live
                 }
             }
-            if request.vcpus != observed.vcpus {
-                if request.vcpus > observed.vcpus {
-                    try domain.setVcpus(request.vcpus, [.config, .maximum])
-                    try domain.setVcpus(request.vcpus, [.config])
+            if let vcpus = changes.vcpus {
+                if vcpus.after > vcpus.before {
+                    try domain.setVcpus(vcpus.after, [.config, .maximum])
+                    try domain.setVcpus(vcpus.after, [.config])
                 } else {
-                    try domain.setVcpus(request.vcpus, [.config])
-                    try domain.setVcpus(request.vcpus, [.config, .maximum])
+                    try domain.setVcpus(vcpus.after, [.config])
+                    try domain.setVcpus(vcpus.after, [.config, .maximum])
                 }
-                effects["vcpus"] = running ? .reboot : .live
             }
 
             // Volumes: detach what is no longer listed, attach what is new.
-            let wanted = Set(request.volumes.map(\.path))
-            let current = Set(observed.volumePaths)
             let persistent = try DomainXML(parsing: domain.xmlDescription(.inactive))
-            for disk in persistent.disks where disk.device == .disk && current.contains(disk.path) && !wanted.contains(disk.path) {
-                try domain.detachDevice(xml: DomainXML.diskXMLString(disk), both)
-                effects["volumes"] = .live
-            }
-            var used = Set(persistent.disks.map(\.target))
-            for volume in request.volumes where !current.contains(volume.path) {
-                var index = 1
-                while used.contains(Self.diskTarget(index)) { index += 1 }
-                used.insert(Self.diskTarget(index))
-                let disk = Self.volumeDisk(volume, target: Self.diskTarget(index))
-                try domain.attachDevice(xml: DomainXML.diskXMLString(disk), both)
-                effects["volumes"] = .live
+            if let volumes = changes.volumes {
+                for disk in persistent.disks where disk.device == .disk && volumes.detach.contains(disk.path) {
+                    try domain.detachDevice(xml: DomainXML.diskXMLString(disk), both)
+                }
+                var used = Set(persistent.disks.map(\.target))
+                for volume in volumes.attach {
+                    var index = 1
+                    while used.contains(Self.diskTarget(index)) { index += 1 }
+                    used.insert(Self.diskTarget(index))
+                    let disk = Self.volumeDisk(volume, target: Self.diskTarget(index))
+                    try domain.attachDevice(xml: DomainXML.diskXMLString(disk), both)
+                }
             }
 
             // NICs by MAC.
-            let wantedNICs = Dictionary(request.nics.map { ($0.identity.mac, $0) }, uniquingKeysWith: { a, _ in a })
-            let currentMACs = Set(observed.nics.map(\.mac))
-            for interface in persistent.interfaces where !(interface.mac.map { wantedNICs[$0] != nil } ?? false) {
-                try domain.detachDevice(xml: DomainXML.interfaceXMLString(interface), both)
-                effects["networks"] = .live
+            if let nics = changes.nics {
+                for interface in persistent.interfaces where nics.detach.contains(interface.mac ?? "") {
+                    try domain.detachDevice(xml: DomainXML.interfaceXMLString(interface), both)
+                }
+                for nic in nics.attach {
+                    try domain.attachDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
+                }
             }
-            for nic in request.nics where !currentMACs.contains(nic.identity.mac) {
-                try domain.attachDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
-                effects["networks"] = .live
-            }
+            let offloads = Set(changes.offloads.map(\.nic.identity.mac))
+            let retagged = Set((changes.nics?.retag ?? []).map(\.identity.mac))
             for nic in request.nics {
-                guard let now = observed.nics.first(where: { $0.mac == nic.identity.mac }) else { continue }
-                if now.offloadsOff != nic.disableOffloads {
+                if offloads.contains(nic.identity.mac) {
                     // Offloads are fixed when QEMU starts the NIC: the definition changes, the guest sees it
                     // at next boot (a live VLAN change below is still live).
                     try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), [.config])
-                    effects["networks.offloads"] = running ? .reboot : .live
                 }
-                if now.vlan != nic.vlan {
+                if retagged.contains(nic.identity.mac) {
                     try domain.updateDevice(xml: DomainXML.interfaceXMLString(Self.interface(nic)), both)
-                    effects["networks"] = .live
                 }
             }
 
-            // The root disk grows (a shrink is a replacement, planned as such); cloud-init's growpart
+            // The root disk grows (a shrink is a replacement, refused above); cloud-init's growpart
             // extends the guest's filesystem at next boot.
-            if let size = observed.rootDiskSize, request.rootDisk.size > size {
+            if let rootDisk = changes.rootDisk {
                 if running {
-                    try domain.blockResize(disk: "vda", bytes: request.rootDisk.size.bytes)
+                    try domain.blockResize(disk: "vda", bytes: rootDisk.after.bytes)
                 } else {
                     let pool = try connection.lookupStoragePool(name: target.storagePool.name)
-                    try pool.lookupVolume(name: request.rootDisk.volumeName).resize(capacity: request.rootDisk.size.bytes)
+                    try pool.lookupVolume(name: request.rootDisk.volumeName).resize(capacity: rootDisk.after.bytes)
                 }
-                effects["rootDisk"] = .live
             }
 
             // The cloud-init seed: rebuilt when what it carries changed; cloud-init reads it at next boot.
-            if observed.seedHash != request.seedHash {
+            if changes.seed != nil {
                 let pool = try connection.lookupStoragePool(name: target.storagePool.name)
                 _ = try ensureSeed(for: request, in: pool, replace: true)
-                effects["seed"] = .reboot
             }
 
             try domain.setDriftlessMetadata(metadata(for: request), both)
             try domain.setAutostart(request.power == .running)
             if request.power == .running && !running {
                 try domain.create()
-                effects["power"] = .live
             }
-            return InstanceUpdate(effects: effects, notes: notes)
+            return InstanceUpdate(effects: changes.effects, notes: notes)
         }
     }
 

@@ -58,9 +58,15 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
             var volumes: [ObservedVolume] = []
             var images: [ObservedImage] = []
             var unmanaged: Set<String> = []
+            var pools: [String: StoragePoolObservation] = [:]
             for spec in [target.storagePool, target.imagePool] {
                 guard let pool = try connection.storagePoolIfPresent(name: spec.name) else { continue }
                 if try pool.isActive() { try pool.refresh() }
+                // Where its volumes are, as the pool itself says (it may predate the Host's spec).
+                let definition = try pool.xmlDescription()
+                if let path = (try? StoragePoolXML(parsing: definition))?.path {
+                    pools[spec.name] = StoragePoolObservation(name: spec.name, path: path)
+                }
                 let owners = try ownership.volumes(host: target.name, pool: spec.name)
                 let pending = try ownership.pendingVolumes(host: target.name, pool: spec.name)
                 for volume in try pool.listAllVolumes() {
@@ -88,7 +94,8 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
                     }
                 }
             }
-            return StorageObservation(volumes: volumes, images: images, unmanagedVolumeNames: unmanaged)
+            return StorageObservation(volumes: volumes, images: images, unmanagedVolumeNames: unmanaged,
+                                      storagePool: pools[target.storagePool.name], imagePool: pools[target.imagePool.name])
         }
     }
 

@@ -10,9 +10,9 @@ import Foundation
 /// number of times; a delay per call.
 ///
 /// What it does not model (controller-runtime's fake client documents the same kind of list): no
-/// libvirt or OVSDB semantics beyond the protocols (no domain XML, no pools, no bridges: `ensurePools` and
-/// `ensureBridge` only record the call); no live/next-boot split (an update takes effect at once and
-/// reports no effects); ports made through `apply` stay until deleted; no events; observation is
+/// libvirt or OVSDB semantics beyond the protocols (no domain XML; pools only as a name and a directory;
+/// no bridges: `ensurePools` and `ensureBridge` only record the call); no live/next-boot split (an update
+/// takes effect at once and reports no effects); ports made through `apply` stay until deleted; no events; observation is
 /// never `unknown` unless `unreachable` is set; running instances' NICs appear as the unmarked ports libvirt
 /// would plug (`tap-MAC`) and go when it stops; no capacity limits; volumes are not detached from
 /// instances that are deleted.
@@ -48,10 +48,12 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
     /// When set, every observation fails with this reason (a host that cannot be read).
     public var unreachable: String?
 
-    /// Where volumes and images "are": the pools' directories, as libvirt dir pools put them (the planner
-    /// expects these paths). Set from the target by `drivers(for:)`.
+    /// Where volumes and images "are": the pools' directories, as libvirt dir pools put them, and the
+    /// pools' names; observation reports them as the pools. Set from the target by `drivers(for:)`.
     public var volumeDirectory = "/var/lib/driftless/volumes"
     public var imageDirectory = "/var/lib/driftless/images"
+    public var volumePoolName = "driftless-volumes"
+    public var imagePoolName = "driftless-images"
 
     public init(delay: Duration = .zero) {
         self.delay = delay
@@ -170,7 +172,9 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
         try readable()
         return lock.withLock {
             StorageObservation(volumes: volumes.values.sorted { $0.volumeName < $1.volumeName },
-                               images: images.values.sorted { $0.volumeName < $1.volumeName }, unmanagedVolumeNames: unmanagedVolumeNames)
+                               images: images.values.sorted { $0.volumeName < $1.volumeName }, unmanagedVolumeNames: unmanagedVolumeNames,
+                               storagePool: StoragePoolObservation(name: volumePoolName, path: volumeDirectory),
+                               imagePool: StoragePoolObservation(name: imagePoolName, path: imageDirectory))
         }
     }
 
@@ -243,6 +247,8 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
     public func drivers(for target: HostTarget) -> HostDrivers {
         volumeDirectory = target.storagePool.path
         imageDirectory = target.imagePool.path
+        volumePoolName = target.storagePool.name
+        imagePoolName = target.imagePool.name
         return HostDrivers(target: target, compute: self, storage: self, network: self)
     }
 }

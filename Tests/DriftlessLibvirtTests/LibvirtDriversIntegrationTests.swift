@@ -107,6 +107,27 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: target.storagePool.path))
     }
 
+    /// A storage pool that already existed under another directory than the Host says: observation tells
+    /// where its volumes really go, and a new volume lands exactly there.
+    func testObservationTellsWhereAPoolPutsNewVolumes() async throws {
+        let before = try await storage.observe()
+        XCTAssertNil(before.storagePool, "a pool not defined yet is not observed")
+        let elsewhere = "\(directory)/elsewhere"
+        let pool = try connection.defineStoragePool(StoragePoolXML(name: target.storagePool.name, path: elsewhere))
+        try pool.build()
+        try pool.create()
+        try await storage.ensurePools()
+
+        let observation = try await storage.observe()
+        XCTAssertEqual(observation.storagePool, StoragePoolObservation(name: target.storagePool.name, path: elsewhere))
+        XCTAssertEqual(observation.imagePool?.path, target.imagePool.path)
+        let name = StorageNaming.volumeName(project: prefix, name: "placed", format: .qcow2)
+        let volume = try await storage.createVolume(VolumeRequest(
+            id: ObjectID(.volume, project: prefix, "placed"), volumeName: name, size: .mebibytes(16), format: .qcow2,
+            baseImage: nil, deletionPolicy: .delete))
+        XCTAssertEqual(volume.path, observation.storagePool?.path(forVolume: name))
+    }
+
     func testImageImportIsVerifiedAndHappensOnce() async throws {
         let image = try await importTinyImage()
         XCTAssertTrue(try virsh("vol-list", target.imagePool.name).contains(image.volumeName))

@@ -133,9 +133,7 @@ public struct InstanceRequest: Sendable, Hashable, Codable {
     /// Whether bringing `observed` to this request needs a new root disk (another image, or a smaller root
     /// disk): a replacement that loses the data on the root disk, never an in-place update.
     public func requiresReplacement(of observed: ObservedInstance) -> Bool {
-        if let image = observed.imageVolume, image != rootDisk.image.volumeName { return true }
-        if let size = observed.rootDiskSize, rootDisk.size < size { return true }
-        return false
+        InstanceChangeSet.between(self, observed).requiresReplacement
     }
 
     /// A hash of what the guest is given through cloud-init (hostname, keys, user data, addresses): the seed

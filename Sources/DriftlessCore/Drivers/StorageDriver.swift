@@ -73,17 +73,47 @@ public struct ObservedVolume: Sendable, Hashable, Codable {
     }
 }
 
+/// A storage pool as the storage driver found it on the host: where the volumes made in it are.
+public struct StoragePoolObservation: Sendable, Hashable {
+    public var name: String
+    /// The pool's target path as the pool reports it (a dir pool's directory), which may differ from the
+    /// Host's spec when the pool existed before.
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+
+    /// The pool as `ensurePools` defines it from the Host's spec.
+    init(_ spec: PoolSpec) {
+        self.init(name: spec.name, path: spec.path)
+    }
+
+    /// The path a volume named `name` has in this pool: `<target path>/<name>`, as libvirt names the
+    /// volumes of pools with a target directory.
+    public func path(forVolume name: String) -> String {
+        path + "/" + name
+    }
+}
+
 /// What a storage driver sees in a host's pools: managed volumes, and the names of volumes it does not own
 /// (a desired volume with such a name is a collision, never an overwrite).
 public struct StorageObservation: Sendable {
     public var volumes: [ObservedVolume]
     public var images: [ObservedImage]
     public var unmanagedVolumeNames: Set<String>
+    /// The host's storage pool and image pool; nil when the pool is not defined on the host yet.
+    public var storagePool: StoragePoolObservation?
+    public var imagePool: StoragePoolObservation?
 
-    public init(volumes: [ObservedVolume], images: [ObservedImage], unmanagedVolumeNames: Set<String>) {
+    public init(volumes: [ObservedVolume], images: [ObservedImage], unmanagedVolumeNames: Set<String>,
+                storagePool: StoragePoolObservation? = nil, imagePool: StoragePoolObservation? = nil) {
         self.volumes = volumes
         self.images = images
         self.unmanagedVolumeNames = unmanagedVolumeNames
+        self.storagePool = storagePool
+        self.imagePool = imagePool
     }
 }
 
