@@ -230,11 +230,6 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             instanceID: "\(request.domainName)-\(request.seedHash.prefix(12))", seed: request.seed, nics: request.nics)
     }
 
-    /// Builds and uploads the seed in one blocking call (the in-place update, which runs as one body).
-    func ensureSeed(for request: InstanceRequest, in pool: LibvirtStoragePool, replace: Bool) throws -> String {
-        try ensureSeed(seedBuilder.buildBlocking(seedDocuments(for: request)), for: request, in: pool, replace: replace)
-    }
-
     /// Uploads the seed ISO `image` into the storage pool through a libvirt stream.
     func ensureSeed(_ image: Data, for request: InstanceRequest, in pool: LibvirtStoragePool, replace: Bool) throws -> String {
         let name = StorageNaming.seedName(project: request.id.project ?? "", instance: request.id.name)
@@ -253,16 +248,21 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         if request.requiresReplacement(of: observed) {
             throw LibvirtDriverError.needsReplacement(domain: observed.domainName, host: target.name)
         }
-        return try await blocking { [self] in
+        // A new seed is built first, by a child process the task awaits, when what it carries changed (the
+        // change set's seed does not depend on the power state).
+        let seed = observed.seedHash != request.seedHash ? try await seedImage(for: request) : nil
+        let (domain, wasRunning) = try await blocking { [self] connection in
             let domain = try connection.lookupDomain(name: observed.domainName)
-            var notes: [String] = []
-            var running = try domain.isActive()
-
-            // Power off first when asked, so later changes are config-only and cheap.
-            if request.power == .stopped && running {
-                notes.append(try stop(domain, timeout: shutdownTimeout).description)
-                running = false
-            }
+            return (domain, try domain.isActive())
+        }
+        var notes: [String] = []
+        // Power off first when asked, so later changes are config-only and cheap; the wait for the guest
+        // is async sleeps between looks, holding no thread.
+        if request.power == .stopped && wasRunning {
+            notes.append(try await powerOff(domain, timeout: shutdownTimeout).description)
+        }
+        return try await blocking { [self, notes] connection in
+            let running = try domain.isActive()
             // What changes, with which effect, judged with the guest as it is while the changes are made:
             // the same decision the plan showed.
             let changes = InstanceChangeSet.between(request, observed, running: running)
@@ -341,9 +341,9 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             }
 
             // The cloud-init seed: rebuilt when what it carries changed; cloud-init reads it at next boot.
-            if changes.seed != nil {
+            if changes.seed != nil, let seed {
                 let pool = try connection.lookupStoragePool(name: target.storagePool.name)
-                _ = try ensureSeed(for: request, in: pool, replace: true)
+                _ = try ensureSeed(seed, for: request, in: pool, replace: true)
             }
 
             try domain.setDriftlessMetadata(metadata(for: request), both)
@@ -424,26 +424,6 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             try domain.destroy()
             return .forced(after: ContinuousClock.now - start, reason: refusal)
         }
-    }
-
-    /// Asks the guest to shut down (ACPI), waits up to `timeout`, then pulls the plug; says which happened.
-    @discardableResult
-    func stop(_ domain: LibvirtDomain, timeout: Duration) throws -> PowerOff {
-        let start = ContinuousClock.now
-        var refusal: String?
-        do {
-            try domain.shutdown()
-        } catch {
-            refusal = "\(error)"
-        }
-        let deadline = start + timeout
-        while refusal == nil, ContinuousClock.now < deadline {
-            if try !domain.isActive() { return .acpi(ContinuousClock.now - start) }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        if try !domain.isActive() { return .acpi(ContinuousClock.now - start) }
-        try domain.destroy()
-        return .forced(after: ContinuousClock.now - start, reason: refusal)
     }
 
     // MARK: - Plumbing

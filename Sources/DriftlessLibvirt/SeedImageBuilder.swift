@@ -3,7 +3,7 @@ import DriftlessProcess
 import Foundation
 
 /// Builds a cloud-init NoCloud seed ISO (volume label `cidata`) with `genisoimage`, run with an argument
-/// list (never a shell) in a private temporary directory.
+/// list (never a shell) in a private temporary directory, while the calling task suspends.
 public struct SeedImageBuilder: Sendable {
     public var tool: String
 
@@ -22,20 +22,6 @@ public struct SeedImageBuilder: Sendable {
         let run: ChildProcess.Output
         do {
             run = try await ChildProcess.run(tool, arguments(directory), outputLimit: 1 << 20)
-        } catch {
-            throw Failure(description: "cannot run \(tool) (install genisoimage): \(error)")
-        }
-        return try result(run, directory)
-    }
-
-    /// `build` for a caller on a libvirt connection's thread (never a cooperative one): `runBlocking` runs
-    /// the child from a thread of its own.
-    public func buildBlocking(_ documents: CloudInitDocuments) throws -> Data {
-        let directory = try stage(documents)
-        defer { try? FileManager.default.removeItem(at: directory.root) }
-        let run: ChildProcess.Output
-        do {
-            run = try ChildProcess.runBlocking(tool, arguments(directory), outputLimit: 1 << 20)
         } catch {
             throw Failure(description: "cannot run \(tool) (install genisoimage): \(error)")
         }
