@@ -94,7 +94,14 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             }
             // The interface driver may be missing on a host: then the planner cannot check interfaces.
             let interfaces = try? connection.hostInterfaces()
-            return ComputeObservation(instances: instances, unmanagedDomainNames: unmanaged, hostInterfaces: interfaces)
+            // What the host has, for the scheduler; a driver without these calls leaves placement to the
+            // Host's declared capacity.
+            let capacity = (try? connection.nodeInfo()).map { info in
+                HostCapacity(vcpus: info.cpus, memory: .kibibytes(info.memoryKiB),
+                             freeMemory: (try? connection.freeMemory()).map { ByteSize(bytes: $0) })
+            }
+            return ComputeObservation(instances: instances, unmanagedDomainNames: unmanaged, hostInterfaces: interfaces,
+                                      capacity: capacity)
         }
     }
 

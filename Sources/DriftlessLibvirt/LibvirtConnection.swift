@@ -202,6 +202,12 @@ public final class LibvirtConnection: @unchecked Sendable {
         )
     }
 
+    /// The host's free memory in bytes (`virNodeGetFreeMemory`).
+    public func freeMemory() throws(LibvirtError) -> UInt64 {
+        let bytes = try libvirtCheck("virNodeGetFreeMemory", state, failed: { $0 == 0 }) { virNodeGetFreeMemory(pointer) }
+        return UInt64(bytes)
+    }
+
     /// The hypervisor's version as `major * 1_000_000 + minor * 1_000 + release`.
     public func hypervisorVersion() throws(LibvirtError) -> UInt64 {
         var version: UInt = 0

@@ -141,14 +141,14 @@ struct DashboardRoutes: Sendable {
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer ") else { throw BadBearer() }
             let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-            guard !token.isEmpty, let grant = await daemon.grant(forToken: token) else { throw BadBearer() }
+            guard !token.isEmpty, let grant = daemon.grant(forToken: token) else { throw BadBearer() }
             return Viewer(grant: grant)
         }
         guard let cookie = request.cookies[Self.sessionCookie]?.value, !cookie.isEmpty,
               let session = sessions.session(cookie: cookie)
         else { return nil }
         guard (try? daemon.store.tokenUser(id: session.tokenID)) == session.user,
-              let grant = await daemon.grant(forUser: session.user)
+              let grant = daemon.grant(forUser: session.user)
         else {
             sessions.close(cookie: cookie)
             return nil
@@ -190,7 +190,7 @@ struct DashboardRoutes: Sendable {
             return Self.html(Pages.signIn(error: "The form was too large."), status: .contentTooLarge)
         }
         let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty, let grant = await daemon.grant(forToken: token) else {
+        guard !token.isEmpty, let grant = daemon.grant(forToken: token) else {
             return Self.html(Pages.signIn(error: "That token is not valid, or its user is unknown or disabled in the applied commit.",
                                           theme: Self.theme(request)), status: .unauthorized)
         }
@@ -253,7 +253,7 @@ struct DashboardRoutes: Sendable {
 
     /// What a page of `grant` is drawn from, with its `limit` latest runs as the API shows them.
     func input(_ grant: AccessPolicy.Grant, runs limit: Int) async throws -> DashboardInput {
-        let applied = await daemon.appliedCommit
+        let applied = daemon.appliedCommit
         let observation = await daemon.observation
         let store = daemon.store
         return DashboardInput(

@@ -54,6 +54,8 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
     public var imageDirectory = "/var/lib/driftless/images"
     public var volumePoolName = "driftless-volumes"
     public var imagePoolName = "driftless-images"
+    /// What the host reports it has, for the scheduler (nil: it cannot tell, as a driver without node calls).
+    public var capacity: HostCapacity?
 
     public init(delay: Duration = .zero) {
         self.delay = delay
@@ -128,7 +130,8 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
     public func observe() async throws -> ComputeObservation {
         try readable()
         return lock.withLock {
-            ComputeObservation(instances: instances.values.sorted { $0.domainName < $1.domainName }, unmanagedDomainNames: unmanagedDomainNames)
+            ComputeObservation(instances: instances.values.sorted { $0.domainName < $1.domainName }, unmanagedDomainNames: unmanagedDomainNames,
+                               capacity: capacity)
         }
     }
 

@@ -246,11 +246,29 @@ public struct ComputeObservation: Sendable {
     public var unmanagedDomainNames: Set<String>
     /// The host's network interfaces (for physical network mappings); nil when the driver cannot list them.
     public var hostInterfaces: [HostInterface]?
+    /// What the host reports it has, for placement; nil when the driver cannot tell.
+    public var capacity: HostCapacity?
 
-    public init(instances: [ObservedInstance], unmanagedDomainNames: Set<String>, hostInterfaces: [HostInterface]? = nil) {
+    public init(instances: [ObservedInstance], unmanagedDomainNames: Set<String>, hostInterfaces: [HostInterface]? = nil,
+                capacity: HostCapacity? = nil) {
         self.instances = instances
         self.unmanagedDomainNames = unmanagedDomainNames
         self.hostInterfaces = hostInterfaces
+        self.capacity = capacity
+    }
+}
+
+/// A host's CPUs and memory as it reports them (`virNodeGetInfo`, `virNodeGetFreeMemory`).
+public struct HostCapacity: Sendable, Hashable, Codable {
+    public var vcpus: Int
+    public var memory: ByteSize
+    /// Memory free now.
+    public var freeMemory: ByteSize?
+
+    public init(vcpus: Int, memory: ByteSize, freeMemory: ByteSize? = nil) {
+        self.vcpus = vcpus
+        self.memory = memory
+        self.freeMemory = freeMemory
     }
 }
 

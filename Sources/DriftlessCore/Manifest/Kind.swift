@@ -107,6 +107,8 @@ public enum Schemas {
         ]), "Overcommit ratios applied to capacity."),
         SchemaField("allowPrivateImageSources", .boolean, default: .boolean(false),
                     "Let image URLs point at loopback, link-local or metadata addresses (labs and tests only; every host must allow it)."),
+        SchemaField("schedulable", .boolean, default: .boolean(true),
+                    "false drains the host: the scheduler places nothing new on it."),
     ]
 
     public static let project: [SchemaField] = [
@@ -178,6 +180,14 @@ public enum Schemas {
         SchemaField("users", .list(.string(.name)), default: .emptyList, "Users whose SSH keys the guest receives."),
         SchemaField("power", .enumeration(["running", "stopped"]), default: .string("running"), "The power state."),
         SchemaField("host", .string(.name), "Pin to a host; otherwise the scheduler places the instance."),
+        SchemaField("placement", .object([
+            SchemaField("hostSelector", .stringMap, "Labels (a Host's metadata.labels) the host must carry, all of them."),
+            SchemaField("group", .string(.name), "An instance group of the project, kept apart by antiAffinity."),
+            SchemaField("antiAffinity", .string(.name),
+                        "The Host label whose values members of the group must not share, or host for distinct hosts."),
+            SchemaField("strategy", .enumeration(["spread", "pack"]), default: .string("spread"),
+                        "spread: the host with the most free memory after placement; pack: the fullest host that still fits."),
+        ]), "How the scheduler chooses a host when host does not pin one (filters: capacity after overcommit and what the host reports free, labels, anti-affinity, drained hosts; then the strategy)."),
         SchemaField("userData", .string(.text), sensitive: true,
                     "cloud-init user data; sensitive, never shown in plans or logs."),
     ]

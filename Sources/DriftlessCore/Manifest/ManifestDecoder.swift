@@ -232,6 +232,7 @@ struct Fields {
         spec.overcommit.cpu = overcommit.double("cpu") ?? spec.overcommit.cpu
         spec.overcommit.memory = overcommit.double("memory") ?? spec.overcommit.memory
         spec.allowPrivateImageSources = bool("allowPrivateImageSources") ?? false
+        spec.schedulable = bool("schedulable") ?? true
         return spec
     }
 
@@ -295,7 +296,8 @@ struct Fields {
     }
 
     func instanceSpec() -> InstanceSpec {
-        InstanceSpec(
+        let placement = object("placement")
+        var spec = InstanceSpec(
             image: string("image") ?? "",
             vcpus: int("vcpus") ?? 1,
             memory: size("memory") ?? .zero,
@@ -309,5 +311,10 @@ struct Fields {
             power: string("power").flatMap(PowerState.init) ?? .running,
             host: string("host"),
             userData: string("userData"))
+        spec.placement = PlacementSpec(
+            hostSelector: placement.map("hostSelector"), group: placement.string("group"),
+            antiAffinity: placement.string("antiAffinity"),
+            strategy: placement.string("strategy").flatMap(Scheduler.Strategy.init) ?? .spread)
+        return spec
     }
 }

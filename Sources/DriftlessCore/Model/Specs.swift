@@ -71,6 +71,8 @@ public struct HostSpec: Sendable, Codable, Hashable {
     public var overcommit = Overcommit()
     /// Whether image URLs may point at loopback, link-local or metadata addresses (labs and tests).
     public var allowPrivateImageSources = false
+    /// False drains the host: nothing new is placed on it.
+    public var schedulable = true
 
     public init() {}
 }
@@ -207,6 +209,28 @@ public struct InstanceSpec: Sendable, Codable, Hashable {
     public var host: String?
     /// Sensitive: never printed.
     public var userData: String?
+    /// How the scheduler chooses a host when `host` does not pin one.
+    public var placement = PlacementSpec()
+}
+
+/// `Instance.spec.placement`: constraints and preferences of the scheduler (Nova's filters and weighers).
+public struct PlacementSpec: Sendable, Codable, Hashable {
+    /// Labels the host must carry (`metadata.labels` of the Host), all of them.
+    public var hostSelector: [String: String] = [:]
+    /// An instance group of the project; with `antiAffinity`, its members are kept apart.
+    public var group: String?
+    /// The Host label whose values members of `group` must not share, or `host` for distinct hosts.
+    public var antiAffinity: String?
+    /// spread (default): the host with the most free memory; pack: the fullest host that fits.
+    public var strategy: Scheduler.Strategy = .spread
+
+    public init(hostSelector: [String: String] = [:], group: String? = nil, antiAffinity: String? = nil,
+                strategy: Scheduler.Strategy = .spread) {
+        self.hostSelector = hostSelector
+        self.group = group
+        self.antiAffinity = antiAffinity
+        self.strategy = strategy
+    }
 }
 
 extension ByteSize {

@@ -15,13 +15,15 @@ enum ImagePhase {
         let desired = context.desired
         var needed: [String: Set<ObjectID>] = [:]
         for instance in desired.instances {
-            if let image = desired.image(named: instance.spec.image, project: instance.project) {
-                needed[placement.host(ofInstance: instance.id).target.name, default: []].insert(image.id)
+            if let image = desired.image(named: instance.spec.image, project: instance.project),
+               let host = placement.host(ofInstance: instance.id) {
+                needed[host.target.name, default: []].insert(image.id)
             }
         }
         for volume in desired.volumes {
-            if let name = volume.spec.image, let image = desired.image(named: name, project: volume.project) {
-                needed[placement.host(ofVolume: volume.id).target.name, default: []].insert(image.id)
+            if let name = volume.spec.image, let image = desired.image(named: name, project: volume.project),
+               let host = placement.host(ofVolume: volume.id) {
+                needed[host.target.name, default: []].insert(image.id)
             }
         }
         var result = Result()

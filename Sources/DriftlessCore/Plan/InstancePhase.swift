@@ -17,7 +17,7 @@ enum InstancePhase {
         let networks = Dictionary(desired.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var result = Result()
         for instance in desired.instances {
-            let host = placement.host(ofInstance: instance.id)
+            guard let host = placement.host(ofInstance: instance.id) else { continue }
             let domain = ComputeNaming.domainName(instance.id)
             if let compute = host.compute.value, compute.unmanagedDomainNames.contains(domain) {
                 result.diagnostics.append(Diagnostic(.error, at: instance.source?.location, field: "metadata.name",
@@ -37,7 +37,8 @@ enum InstancePhase {
                                        volumes: volumes.attachments, context: context)
             guard let observed = context.instancesByHost[host.target.name]?[instance.id] else {
                 let action = PlannedAction(action: .create, id: instance.id, host: host.target.name, source: instance.source?.location,
-                                           changes: creation(of: instance, image: image, nics: nics, accounts: accounts))
+                                           changes: creation(of: instance, image: image, nics: nics, accounts: accounts,
+                                                             host: placement.reasons[instance.id].map { "\(host.target.name) (\($0))" }))
                 result.steps.append((action, .createInstance(host: host.target.name, request)))
                 continue
             }
@@ -98,8 +99,11 @@ enum InstancePhase {
     }
 
     /// What a plan shows for a new instance.
-    static func creation(of instance: Instance, image: Image, nics: [NICAttachment], accounts: [GuestAccount]) -> [FieldChange] {
-        var created = [FieldChange(field: "image", before: nil, after: image.name),
+    /// What a new instance is made with; `host` says where it goes and why, in a cloud of several hosts.
+    static func creation(of instance: Instance, image: Image, nics: [NICAttachment], accounts: [GuestAccount],
+                         host: String? = nil) -> [FieldChange] {
+        var created = host.map { [FieldChange(field: "host", before: nil, after: $0)] } ?? []
+        created += [FieldChange(field: "image", before: nil, after: image.name),
                        FieldChange(field: "vcpus", before: nil, after: String(instance.spec.vcpus)),
                        FieldChange(field: "memory", before: nil, after: instance.spec.memory.description),
                        FieldChange(field: "rootDisk", before: nil, after: instance.spec.rootDisk.description)]

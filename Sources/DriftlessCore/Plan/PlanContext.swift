@@ -68,9 +68,6 @@ struct PlanContext {
         return filtered
     }
 
-    /// The host new objects go to when nothing else places them.
-    var firstHost: HostObservation { hosts[0] }
-
     /// Why nothing is planned on `host`, when it could not be read: its state is unknown, so neither
     /// "absent" (create) nor "extra" (delete) can be concluded.
     static func unreadable(_ host: HostObservation) -> Diagnostic? {

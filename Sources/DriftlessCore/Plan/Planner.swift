@@ -33,7 +33,7 @@ public enum Planner {
         let volumes = VolumePhase.run(context, placement, images: images)
         let instances = InstancePhase.run(context, placement, images: images, volumes: volumes)
 
-        var diagnostics = volumes.diagnostics + instances.diagnostics
+        var diagnostics = placement.diagnostics + volumes.diagnostics + instances.diagnostics
         var trunkSteps: [(PlannedAction, ApplyStep)] = []
         var pruneSteps: [(PlannedAction, ApplyStep)] = []
         for host in context.hosts {

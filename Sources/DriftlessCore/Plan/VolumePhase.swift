@@ -11,7 +11,7 @@ enum VolumePhase {
     static func run(_ context: PlanContext, _ placement: Placement, images: ImagePhase.Result) -> Result {
         var result = Result()
         for volume in context.desired.volumes {
-            let host = placement.host(ofVolume: volume.id)
+            guard let host = placement.host(ofVolume: volume.id) else { continue }
             let name = StorageNaming.volumeName(project: volume.project ?? "", name: volume.name, format: volume.spec.format)
             if let storage = host.storage.value, storage.unmanagedVolumeNames.contains(name) {
                 result.diagnostics.append(Diagnostic(.error, at: volume.source?.location, field: "metadata.name",

@@ -1,0 +1,148 @@
+@testable import DriftlessCore
+import DriftlessTesting
+import Testing
+
+/// The scheduler inside a plan of several hosts: where new instances go and why, a full cloud as a plan
+/// error naming each host's constraint, drained and unreadable hosts, and never a second copy.
+@Suite("Planner: scheduling")
+struct SchedulingPlannerTests {
+    /// Three hosts tb1..tb3 (2 vCPUs and 2 GiB each as their libvirt reports, no overcommit of CPU), a
+    /// project, an image, a network; `instances` are added as `web-1`… with `extra` spec lines.
+    static func cloud(instances: Int, memory: String = "512MiB", extra: String = "", hostExtra: [String: String] = [:]) throws
+        -> DesiredState
+    {
+        var text = """
+            apiVersion: driftless.dev/v1
+            kind: Project
+            metadata: {name: shop}
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: tiny}
+            spec: {source: {path: /var/lib/driftless/images/tiny.qcow2}, sha256: \(TestManifests.digest), format: qcow2}
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: net, project: shop}
+            spec: {cidr: 10.0.0.0/24, vlan: 10}
+            """
+        for name in ["tb1", "tb2", "tb3"] {
+            text += """
+
+                ---
+                apiVersion: driftless.dev/v1
+                kind: Host
+                metadata: {name: \(name), labels: {rack: \(name == "tb3" ? "b" : "a")}}
+                spec:
+                  overcommit: {cpu: 1.0}
+                \(hostExtra[name].map { "  " + $0 } ?? "")
+                """
+        }
+        for index in 0..<instances {
+            text += """
+
+                ---
+                apiVersion: driftless.dev/v1
+                kind: Instance
+                metadata: {name: web-\(index + 1), project: shop}
+                spec:
+                  image: tiny
+                  vcpus: 1
+                  memory: \(memory)
+                  rootDisk: 1GiB
+                  networks: [{network: net}]
+                \(extra.isEmpty ? "" : "  " + extra)
+                """
+        }
+        let result = TestManifests.load(["cloud.yaml": text], includeBase: false)
+        try #require(result.isValid, "\(result.diagnostics.map(\.description))")
+        return result.state
+    }
+
+    static func hosts(_ state: DesiredState, unreadable: String? = nil) -> [HostObservation] {
+        state.hosts.map { host in
+            var observation = HostObservation(
+                target: HostTarget(host),
+                compute: .known(ComputeObservation(instances: [], unmanagedDomainNames: [],
+                                                   capacity: HostCapacity(vcpus: 2, memory: .gibibytes(2), freeMemory: .gibibytes(20)))),
+                storage: .known(StorageObservation(volumes: [], images: [], unmanagedVolumeNames: [])), ports: .known([]))
+            if host.name == unreadable { observation.compute = .unknown(reason: "libvirtd is down") }
+            return observation
+        }
+    }
+
+    static func plan(_ state: DesiredState, _ hosts: [HostObservation]) -> Planner.Outcome {
+        Planner.plan(desired: state, commit: "c1", hosts: hosts, allocations: IPAllocator.allocate(for: state, existing: []).allocations)
+    }
+
+    static func placed(_ outcome: Planner.Outcome) -> [String: String] {
+        Dictionary(outcome.steps.compactMap { pair -> (String, String)? in
+            guard case let .createInstance(host, request) = pair.step else { return nil }
+            return (request.id.name, host)
+        }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test func newInstancesSpreadAcrossTheHostsAndThePlanSaysWhy() throws {
+        let state = try Self.cloud(instances: 6)
+        let outcome = Self.plan(state, Self.hosts(state))
+        #expect(outcome.plan.diagnostics.isEmpty, "\(outcome.plan.diagnostics)")
+        let placed = Self.placed(outcome)
+        #expect(Set(placed.values) == ["tb1", "tb2", "tb3"])
+        #expect(Dictionary(grouping: placed.values, by: { $0 }).mapValues(\.count) == ["tb1": 2, "tb2": 2, "tb3": 2])
+        let web1 = try #require(outcome.plan.actions.first { $0.id.name == "web-1" })
+        #expect(web1.changes.first?.field == "host")
+        #expect(web1.changes.first?.after == "tb1 (spread: most free memory of 3 hosts that fit)")
+    }
+
+    @Test func aFullCloudIsAPlanErrorNamingEachHostsConstraint() throws {
+        // 7 instances of 1 vCPU on 3 hosts of 2 vCPUs: the seventh does not fit.
+        let state = try Self.cloud(instances: 7, memory: "256MiB")
+        let outcome = Self.plan(state, Self.hosts(state))
+        let errors = outcome.plan.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 1)
+        let message = try #require(errors.first?.message)
+        #expect(message == "no host can take instance shop/web-7: tb1: vcpus: needs 1, 0 of 2 free (2 × 1.0); tb2: vcpus: needs 1, 0 of 2 free (2 × 1.0); tb3: vcpus: needs 1, 0 of 2 free (2 × 1.0)")
+        #expect(errors.first?.location?.file == "cloud.yaml", "the error points at the instance's manifest")
+        #expect(Self.placed(outcome).count == 6)
+    }
+
+    @Test func aDrainedHostGetsNothingNewAndLabelsSelect() throws {
+        let state = try Self.cloud(instances: 4, extra: "placement: {hostSelector: {rack: a}}", hostExtra: ["tb2": "schedulable: false"])
+        let placed = Self.placed(Self.plan(state, Self.hosts(state)))
+        #expect(Set(placed.values) == ["tb1"], "tb2 is drained and tb3 is in rack b: \(placed)")
+        #expect(placed.count == 2, "tb1 has 2 vCPUs")
+    }
+
+    @Test func antiAffinityByLabelKeepsAGroupInDifferentRacks() throws {
+        let state = try Self.cloud(instances: 3, extra: "placement: {group: web, antiAffinity: rack}")
+        let outcome = Self.plan(state, Self.hosts(state))
+        let placed = Self.placed(outcome)
+        #expect(placed["web-1"] == "tb1" && placed["web-2"] == "tb3", "\(placed)")
+        #expect(placed["web-3"] == nil)
+        #expect(outcome.plan.diagnostics.first?.message.contains("anti-affinity: group web already has an instance where rack=a (tb1)") == true)
+    }
+
+    @Test func whileAHostCannotBeReadNewUnpinnedInstancesWait() throws {
+        let state = try Self.cloud(instances: 2)
+        let outcome = Self.plan(state, Self.hosts(state, unreadable: "tb2"))
+        #expect(Self.placed(outcome).isEmpty, "an instance may already run on tb2: no second copy")
+        #expect(outcome.plan.diagnostics.contains { $0.severity == .warning && $0.message.contains("not placed while tb2 cannot be read") })
+        #expect(!outcome.plan.hasErrors)
+    }
+
+    @Test func aRunningInstancePinnedElsewhereIsAnErrorNotASecondCopy() throws {
+        var state = try Self.cloud(instances: 1)
+        let hosts = Self.hosts(state)
+        let first = Self.plan(state, hosts)
+        let host = try #require(Self.placed(first)["web-1"])
+        var after = hosts
+        let index = try #require(after.firstIndex { $0.target.name == host })
+        after[index] = PlannerTests.applied(first, onto: after[index])
+        state.instances[0].spec.host = host == "tb1" ? "tb2" : "tb1"
+        let moved = Self.plan(state, after)
+        #expect(Self.placed(moved).isEmpty, "no create on the new host")
+        #expect(moved.plan.hasErrors)
+        #expect(moved.plan.diagnostics.first?.message == "instance shop/web-1 runs on \(host); moving it to \(state.instances[0].spec.host ?? "") is not planned")
+        #expect(!moved.steps.contains { if case .deleteInstance = $0.step { true } else { false } }, "nor a delete on the old one")
+    }
+}
