@@ -7,9 +7,9 @@ source "$(dirname "$0")/env.sh"
 scripts/install-deps.sh
 scripts/start-ovs.sh
 scripts/start-libvirt.sh
-# Two test bed hosts with daemons of their own: the tests that stop and restart a libvirtd or an
+# Three test bed hosts with daemons of their own (the multi-host tests use all three): the tests that stop and restart a libvirtd or an
 # ovsdb-server use those, never the machine's, which other tests use at the same time.
-scripts/testbed.sh up 2 >/dev/null
+scripts/testbed.sh up 3 >/dev/null
 
 swift build --build-tests
 # Line-buffered so a CI log shows progress as it happens; bounded so a hang fails instead of

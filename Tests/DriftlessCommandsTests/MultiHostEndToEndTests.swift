@@ -1,0 +1,168 @@
+import DriftlessTesting
+import Foundation
+import XCTest
+
+/// A cloud of three test bed hosts (`scripts/testbed.sh up 3`), driven as remote hosts are: libvirt over
+/// TLS and OVSDB over SSL with the operator's certificates (`--pki`), checked from outside with virsh on
+/// each host's own libvirtd.
+final class MultiHostEndToEndTests: XCTestCase {
+    var world: EndToEndWorld!
+    var hosts: [TestBedHost] = []
+
+    override func setUpWithError() throws {
+        hosts = try ["tb1", "tb2", "tb3"].map { try TestBedHost.require($0) }
+        world = try EndToEndWorld()
+    }
+
+    override func tearDown() {
+        for host in hosts {
+            _ = try? host.start("libvirtd")
+            for name in domains(on: host) {
+                _ = try? sh("virsh", "-c", host.libvirtURI, "destroy", name)
+                _ = try? sh("virsh", "-c", host.libvirtURI, "undefine", name, "--remove-all-storage")
+            }
+            for pool in [volumesPool, imagesPool] {
+                for volume in (try? sh("virsh", "-c", host.libvirtURI, "vol-list", pool, "--name"))?.stdout.split(separator: "\n") ?? [] {
+                    _ = try? sh("virsh", "-c", host.libvirtURI, "vol-delete", String(volume), "--pool", pool)
+                }
+                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-destroy", pool)
+                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-undefine", pool)
+            }
+        }
+        world?.destroy()
+    }
+
+    var volumesPool: String { "dlmh-\(world.id)-vols" }
+    var imagesPool: String { "dlmh-\(world.id)-imgs" }
+
+    func domains(on host: TestBedHost) -> [String] {
+        let output = (try? sh("virsh", "-c", host.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
+        return output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(world.project + ".") }.sorted()
+    }
+
+    /// Instance name → the hosts it is defined on, as their libvirtds say.
+    func placement() -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for host in hosts {
+            for domain in domains(on: host) { result[String(domain.dropFirst(world.project.count + 1)), default: []].append(host.name) }
+        }
+        return result
+    }
+
+    /// The cloud: three Hosts reached over TLS/SSL, one project, the world's tiny image; `instances` are
+    /// name → extra spec lines.
+    func write(_ instances: [(String, [String])]) throws {
+        var docs = ["""
+            apiVersion: driftless.dev/v1
+            kind: Project
+            metadata: {name: \(world.project)}
+            """, """
+            apiVersion: driftless.dev/v1
+            kind: Image
+            metadata: {name: tiny}
+            spec:
+              source: {path: \(world.root)/tiny.qcow2}
+              sha256: \(try sha256(world.root + "/tiny.qcow2"))
+              format: qcow2
+            """]
+        for host in hosts {
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Host
+                metadata: {name: \(host.name), labels: {rack: \(host.name == "tb3" ? "b" : "a")}}
+                spec:
+                  libvirt: qemu+tls://\(host.address)/system
+                  ovsdb: ssl:\(host.address):6640
+                  bridge: br-\(world.id.prefix(6))
+                  datapath: netdev
+                  virtualization: qemu
+                  capacity: {vcpus: 2, memory: 1GiB}
+                  overcommit: {cpu: 1.0}
+                  storagePool: {name: \(volumesPool), path: /var/lib/driftless/pools/\(world.id)/vols}
+                  imagePool: {name: \(imagesPool), path: /var/lib/driftless/pools/\(world.id)/imgs}
+                """)
+        }
+        for (name, extra) in instances {
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Instance
+                metadata: {name: \(name), project: \(world.project)}
+                spec:
+                  image: tiny
+                  vcpus: 1
+                  rootDisk: 128MiB
+                  power: stopped
+                """ + (extra.contains { $0.hasPrefix("memory:") } ? extra : extra + ["memory: 64MiB"]).map { "\n  " + $0 }.joined())
+        }
+        try (docs.joined(separator: "\n---\n") + "\n").write(toFile: world.repo + "/cloud.yaml", atomically: true, encoding: .utf8)
+    }
+
+    func sha256(_ path: String) throws -> String {
+        let output = try sh("sha256sum", path)
+        return String(output.stdout.prefix(64))
+    }
+
+    func driftless(_ command: String, _ arguments: String...) throws -> CommandOutput {
+        try spawn([DriftlessBinary.url.path, command, "--repo", world.repo, "--state", world.state, "--image-dir", world.root,
+                   "--pki", TestBedHost.pkiDirectory] + arguments).wait()
+    }
+
+    func testThreeHostsSpreadPinFillRefuseAMoveAndConvergeAroundAHostThatIsDown() throws {
+        // Spread, and a pin.
+        try write([("a", []), ("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3"])])
+        try world.commit("five instances on three hosts")
+        let plan = try driftless("plan")
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("host: (none) → tb1 (spread: most free memory of 3 hosts that fit)")
+                      || plan.stdout.contains("tb1 (spread"), plan.stdout)
+        let apply = try driftless("apply", "--yes")
+        XCTAssertEqual(apply.status, 0, apply.stdout + apply.stderr)
+        var placed = placement()
+        XCTAssertEqual(placed.count, 5, "\(placed)")
+        XCTAssertEqual(placed["pinned"], ["tb3"])
+        XCTAssertTrue(placed.values.allSatisfy { $0.count == 1 }, "one domain per instance: \(placed)")
+        let perHost = Dictionary(grouping: placed.values.flatMap { $0 }, by: { $0 }).mapValues(\.count)
+        XCTAssertEqual(Set(perHost.keys), ["tb1", "tb2", "tb3"], "spread over every host: \(perHost)")
+        XCTAssertTrue(perHost.values.allSatisfy { $0 <= 2 }, "2 vCPUs per host: \(perHost)")
+        XCTAssertEqual(try driftless("plan", "--detailed-exitcode").status, 0, "converged: nothing left to do")
+
+        // A constraint no host meets is a plan error naming each host's reason; nothing changes.
+        try write([("a", []), ("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3"]),
+                   ("rack-c", ["placement: {hostSelector: {rack: c}}"])])
+        try world.commit("an instance for a rack that does not exist")
+        let full = try driftless("apply", "--yes")
+        XCTAssertEqual(full.status, 1, full.stdout + full.stderr)
+        XCTAssertTrue(full.stderr.contains("no host can take instance \(world.project)/rack-c: tb1: label rack=c does not match (rack=a); tb2: label rack=c does not match (rack=a); tb3: label rack=c does not match (rack=b)"),
+                      full.stderr)
+        XCTAssertEqual(placement(), placed, "a refused plan changes nothing")
+
+        // A host: change of an instance that exists never makes a second copy.
+        let aHost = try XCTUnwrap(placed["a"]?.first)
+        let elsewhere = aHost == "tb1" ? "tb2" : "tb1"
+        try write([("a", ["host: \(elsewhere)"]), ("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3"])])
+        try world.commit("pin a elsewhere")
+        let move = try driftless("apply", "--yes")
+        XCTAssertEqual(move.status, 1, move.stdout + move.stderr)
+        XCTAssertTrue(move.stderr.contains("runs on \(aHost); moving it to \(elsewhere) is not planned"), move.stderr)
+        XCTAssertEqual(placement()["a"], [aHost], "still one domain, where it was")
+
+        // A host whose libvirtd is down gets no actions; the others converge.
+        let down = try XCTUnwrap(hosts.first { $0.name != aHost && $0.name != "tb3" })
+        try down.stop("libvirtd")
+        try write([("a", ["memory: 96MiB"]), ("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3", "memory: 96MiB"])])
+        try world.commit("more memory for a and pinned")
+        let partial = try driftless("apply", "--yes")
+        XCTAssertEqual(partial.status, 1, "a host was unreachable: the run did not converge everything\n" + partial.stdout + partial.stderr)
+        XCTAssertTrue(partial.stdout.contains("unreachable: \(down.name)"), partial.stdout + partial.stderr)
+        for (instance, host) in [("a", aHost), ("pinned", "tb3")] {
+            let target = try XCTUnwrap(hosts.first { $0.name == host })
+            let info = try sh("virsh", "-c", target.libvirtURI, "dominfo", "\(world.project).\(instance)")
+            XCTAssertTrue(info.stdout.contains("98304 KiB"), "\(instance) on \(host) has 96 MiB: \(info.stdout)")
+        }
+        try down.start("libvirtd")
+        XCTAssertEqual(try driftless("plan", "--detailed-exitcode").status, 0, "after the host is back, nothing is left")
+        placed = placement()
+        XCTAssertEqual(placed.count, 5)
+        XCTAssertTrue(placed.values.allSatisfy { $0.count == 1 }, "\(placed)")
+    }
+}
