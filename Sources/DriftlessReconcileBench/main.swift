@@ -253,8 +253,12 @@ do {
     case "noop-plan":
         if try await !withLaidOut(count: count, { try await noopPlan($0, count: count) }) { exit(1) }
     case "memory-by-phase": try await withLaidOut(count: count) { try await memoryByPhase($0) }
+    case "many-hosts":
+        let numbers = arguments.dropFirst().compactMap { Int($0) }
+        let (hosts, perHost, new) = (numbers.first ?? 100, numbers.dropFirst().first ?? 100, numbers.dropFirst(2).first ?? 1000)
+        if try await !manyHostsPlan(hosts: hosts, perHost: perHost, new: new) { exit(1) }
     default:
-        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|memory-by-phase [N] (the daemon's memory: benchmarks/serve_memory.sh)\n".utf8))
+        FileHandle.standardError.write(Data("usage: DriftlessReconcileBench noop-plan|memory-by-phase [N] | many-hosts [HOSTS PER-HOST NEW] (the daemon's memory: benchmarks/serve_memory.sh)\n".utf8))
         exit(2)
     }
 } catch {

@@ -1,0 +1,140 @@
+// The many-hosts plan benchmark of issue 13:
+//
+//   swift run -c release DriftlessReconcileBench many-hosts 100 100 1000
+//
+// H hosts (in-memory drivers, `DriftlessTesting.InMemoryHost`) each running N managed instances with a
+// volume and a NIC, as a from-scratch apply of the same manifests left them; then a commit adding NEW
+// unpinned instances. Times, over several runs, the plan of that commit: observing every host, allocating
+// addresses, and the diff with the scheduler placing the new instances; the load and validation of the
+// manifests is reported beside it. The plan must create exactly the new instances and change nothing else.
+import DriftlessCore
+import DriftlessTesting
+import Foundation
+
+/// The manifests, 500 documents per file.
+func manyHostsManifests(hosts: Int, perHost: Int, new: Int) -> [ManifestFile] {
+    var docs = ["""
+        apiVersion: driftless.dev/v1
+        kind: Project
+        metadata: {name: bench}
+        """, """
+        apiVersion: driftless.dev/v1
+        kind: Image
+        metadata: {name: tiny}
+        spec: {source: {path: /var/lib/driftless/images/tiny.qcow2}, sha256: \(TestManifests.digest), format: qcow2}
+        """]
+    for n in 0..<8 {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Network
+            metadata: {name: net\(n), project: bench}
+            spec: {cidr: 10.\(100 + n).0.0/16, vlan: \(101 + n)}
+            """)
+    }
+    for h in 0..<hosts {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: h\(h), labels: {rack: r\(h % 10)}}
+            spec:
+              libvirt: qemu+tls://h\(h)/system
+              ovsdb: ssl:h\(h):6640
+              capacity: {vcpus: 64, memory: 512GiB}
+            """)
+    }
+    for i in 0..<(hosts * perHost) {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Volume
+            metadata: {name: data-\(i), project: bench}
+            spec: {size: 1GiB}
+            ---
+            apiVersion: driftless.dev/v1
+            kind: Instance
+            metadata: {name: vm-\(i), project: bench}
+            spec: {image: tiny, vcpus: 1, memory: 1GiB, rootDisk: 1GiB, networks: [{network: net\(i % 8)}], volumes: [data-\(i)]}
+            """)
+    }
+    for i in 0..<new {
+        docs.append("""
+            apiVersion: driftless.dev/v1
+            kind: Instance
+            metadata: {name: new-\(i), project: bench}
+            spec: {image: tiny, vcpus: 1, memory: 1GiB, rootDisk: 1GiB, networks: [{network: net\(i % 8)}]}
+            """)
+    }
+    return stride(from: 0, to: docs.count, by: 500).map { start in
+        ManifestFile(path: "cloud-\(start / 500).yaml",
+                     text: docs[start..<min(start + 500, docs.count)].joined(separator: "\n---\n") + "\n")
+    }
+}
+
+/// Runs the benchmark; returns whether every plan was exactly the new instances' creates.
+func manyHostsPlan(hosts hostCount: Int, perHost: Int, new: Int) async throws -> Bool {
+    let clock = ContinuousClock()
+    func load(_ new: Int) throws -> DesiredState {
+        let result = ManifestLoader.load(manyHostsManifests(hosts: hostCount, perHost: perHost, new: new))
+        guard result.isValid else {
+            throw BenchFailure(description: "invalid manifests: \(result.diagnostics.prefix(3))")
+        }
+        return result.state
+    }
+
+    // The cloud as a from-scratch apply left it.
+    let setupStart = clock.now
+    let before = try load(0)
+    let targets = before.hosts.map(HostTarget.init)
+    let memoryHosts = targets.map { _ in InMemoryHost() }
+    let drivers = Dictionary(uniqueKeysWithValues: zip(targets, memoryHosts).map { target, host in
+        (target.name, HostDrivers(target: target, compute: host, storage: host, network: host))
+    })
+    func observe() async -> [HostObservation] {
+        await withTaskGroup(of: (Int, HostObservation).self) { group in
+            for (index, target) in targets.enumerated() {
+                group.addTask { (index, await drivers[target.name]!.observe()) }
+            }
+            var all = [HostObservation?](repeating: nil, count: targets.count)
+            for await (index, observation) in group { all[index] = observation }
+            return all.map { $0! }
+        }
+    }
+    let allocations = IPAllocator.allocate(for: before, existing: []).allocations
+    let fromScratch = Planner.plan(desired: before, commit: "c0", hosts: await observe(), allocations: allocations)
+    guard !fromScratch.plan.hasErrors else { throw BenchFailure(description: "\(fromScratch.plan.diagnostics.prefix(3))") }
+    let applied = await Applier(drivers: drivers, options: Applier.Options(parallelism: 64)) { _ in }.apply(fromScratch.steps.map(\.step))
+    guard applied.isSuccess else { throw BenchFailure(description: "the setup apply failed") }
+    print(String(format: "setup: %d hosts, %d instances with a volume and a NIC each, applied in %.1f s",
+                 hostCount, hostCount * perHost, (clock.now - setupStart).inSeconds))
+
+    // The measured plans of the commit that adds `new` instances.
+    let loadStart = clock.now
+    let desired = try load(new)
+    let loadTime = (clock.now - loadStart).inSeconds
+    var times: [Double] = []
+    var ok = true
+    for _ in 0..<5 {
+        let start = clock.now
+        let observed = await observe()
+        let allocation = IPAllocator.allocate(for: desired, existing: allocations)
+        let outcome = Planner.plan(desired: desired, commit: "c1", hosts: observed, allocations: allocation.allocations)
+        times.append((clock.now - start).inSeconds)
+        let creates = outcome.steps.filter { if case .createInstance = $0.step { true } else { false } }.count
+        if outcome.plan.hasErrors || creates != new || outcome.steps.count != new {
+            print("  unexpected plan: \(outcome.steps.count) steps, \(creates) creates, errors: \(outcome.plan.diagnostics.prefix(2))")
+            ok = false
+        }
+        let perHostNew = Dictionary(grouping: outcome.steps.map(\.step.host), by: { $0 }).mapValues(\.count)
+        if perHostNew.count != min(new, hostCount) { print("  new instances on \(perHostNew.count) hosts"); ok = false }
+    }
+    times.sort()
+    let memory = residentMemory()
+    print(String(format: "plan (observe %d hosts, allocate, diff, place %d new): median %.3f s, best %.3f s, worst %.3f s",
+                 hostCount, new, times[times.count / 2], times[0], times[times.count - 1]))
+    print(String(format: "load and validate the %d-object commit: %.2f s", hostCount * perHost * 2 + new + hostCount + 10, loadTime))
+    print(String(format: "resident memory: %.1f MiB now, %.1f MiB peak", memory.current, memory.peak))
+    return ok
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+}
