@@ -28,6 +28,8 @@ final class MultiHostEndToEndTests: XCTestCase {
                 _ = try? sh("virsh", "-c", host.libvirtURI, "pool-destroy", pool)
                 _ = try? sh("virsh", "-c", host.libvirtURI, "pool-undefine", pool)
             }
+            _ = try? host.run("rm", "-rf", "/var/lib/driftless/pools/\(world.id)")
+            _ = try? sh("ovs-vsctl", "--db=\(host.ovsdbEndpoint)", "--if-exists", "del-br", "br-\(world.id.prefix(6))")
         }
         world?.destroy()
     }
