@@ -79,7 +79,18 @@ public final class Reconciler: @unchecked Sendable {
     public func plan(_ commit: LoadedCommit, previous: DesiredState?, sessions: HostSessions, baseCommit: String? = nil)
         async throws -> PlannedRun
     {
-        try plan(commit, previous: previous, hosts: await sessions.observe(), baseCommit: baseCommit)
+        var hosts = await sessions.observe()
+        // A Host the last applied commit declared and this one does not is read once more: removing a Host
+        // that still runs instances is a plan error, not a silent loss of sight.
+        let declared = Set(Self.targets(of: commit.state).map(\.name)).union(hosts.map(\.target.name))
+        let retired = (previous.map(Self.targets(of:)) ?? []).filter { !declared.contains($0.name) }
+        if !retired.isEmpty {
+            let temporary = await HostSessions.connect(retired, store: store, timeout: connectTimeout, imagePaths: imagePaths,
+                                                       access: hostAccess)
+            hosts += await temporary.observe()
+            await temporary.close()
+        }
+        return try plan(commit, previous: previous, hosts: hosts, baseCommit: baseCommit)
     }
 
     /// Plans `commit` against observations already made (some hosts may be `unknown`).

@@ -71,8 +71,9 @@ struct SchedulingPlannerTests {
         }
     }
 
-    static func plan(_ state: DesiredState, _ hosts: [HostObservation]) -> Planner.Outcome {
-        Planner.plan(desired: state, commit: "c1", hosts: hosts, allocations: IPAllocator.allocate(for: state, existing: []).allocations)
+    static func plan(_ state: DesiredState, _ hosts: [HostObservation], previous: DesiredState? = nil) -> Planner.Outcome {
+        Planner.plan(desired: state, commit: "c1", hosts: hosts, allocations: IPAllocator.allocate(for: state, existing: []).allocations,
+                     previous: previous)
     }
 
     static func placed(_ outcome: Planner.Outcome) -> [String: String] {
@@ -144,5 +145,44 @@ struct SchedulingPlannerTests {
         #expect(moved.plan.hasErrors)
         #expect(moved.plan.diagnostics.first?.message == "instance shop/web-1 runs on \(host); moving it to \(state.instances[0].spec.host ?? "") is not planned")
         #expect(!moved.steps.contains { if case .deleteInstance = $0.step { true } else { false } }, "nor a delete on the old one")
+    }
+
+    @Test func removingAHostThatStillRunsInstancesIsAPlanError() throws {
+        let state = try Self.cloud(instances: 3)
+        let hosts = Self.hosts(state)
+        let first = Self.plan(state, hosts)
+        let after = try hosts.map { host in
+            PlannerTests.applied(Planner.Outcome(plan: first.plan, steps: first.steps.filter { $0.step.host == host.target.name }),
+                                 onto: host)
+        }.map { observation -> HostObservation in
+            var observation = observation
+            observation.target = try #require(hosts.first { $0.target.name == observation.target.name }).target
+            return observation
+        }
+        var without = state
+        without.hosts.removeAll { $0.name == "tb3" }
+        // tb3 still runs web-3: its Host cannot go.
+        let refused = Self.plan(without, after, previous: state)
+        #expect(refused.plan.diagnostics.contains { $0.severity == .error && $0.message == "host tb3 is no longer declared but still runs 1 instance: shop/web-3" },
+                "\(refused.plan.diagnostics)")
+        #expect(!refused.steps.contains { $0.step.host == "tb3" }, "nothing is changed or pruned on it")
+        #expect(Self.placed(refused).isEmpty, "and web-3 is not made again elsewhere")
+
+        // An empty host goes quietly; one that cannot be read does not.
+        let empty = Self.hosts(state)
+        let bare = try Self.cloud(instances: 0)
+        #expect(!Self.plan(bare.removingHost("tb3"), empty, previous: bare).plan.hasErrors)
+        var unreadable = empty
+        unreadable[2].compute = .unknown(reason: "libvirtd is down")
+        let unknown = Self.plan(bare.removingHost("tb3"), unreadable, previous: bare)
+        #expect(unknown.plan.diagnostics.contains { $0.severity == .error && $0.message.hasPrefix("host tb3 is no longer declared and cannot be read") })
+    }
+}
+
+extension DesiredState {
+    func removingHost(_ name: String) -> DesiredState {
+        var state = self
+        state.hosts.removeAll { $0.name == name }
+        return state
     }
 }

@@ -33,13 +33,17 @@ enum PlacementPhase {
     static func place(_ context: PlanContext) -> Placement {
         let desired = context.desired
         let declared = Dictionary(desired.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var scheduler = Scheduler(hosts: context.hosts.map { schedulerHost($0, declared: declared[$0.target.name]) })
+        var scheduler = Scheduler(hosts: context.hosts.map { host in
+            var schedulable = schedulerHost(host, declared: declared[host.target.name])
+            if context.retired.contains(host.target.name) { schedulable.unknownReason = "no longer declared" }
+            return schedulable
+        })
         var placement = Placement()
         var volumeOn: [ObjectID: HostObservation] = [:]
         for host in context.hosts {
             for volume in host.storage.value?.volumes ?? [] where volumeOn[volume.id] == nil { volumeOn[volume.id] = host }
         }
-        let unreadable = context.hosts.filter { !$0.isKnown }.map(\.target.name)
+        let unreadable = context.hosts.filter { !$0.isKnown && !context.retired.contains($0.target.name) }.map(\.target.name)
         let several = context.hosts.count > 1
 
         // Instances that run stay, and count where they are.
@@ -103,7 +107,7 @@ enum PlacementPhase {
 
         // Volumes: where they exist, else with their instance, else on the first host that can be used.
         let fallback = context.hosts.first { host in
-            host.isKnown && (declared[host.target.name]?.spec.schedulable ?? true)
+            host.isKnown && !context.retired.contains(host.target.name) && (declared[host.target.name]?.spec.schedulable ?? true)
         }
         for instance in desired.instances {
             guard let host = placement.instances[instance.id] else { continue }

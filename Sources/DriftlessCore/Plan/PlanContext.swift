@@ -24,6 +24,10 @@ struct PlanContext {
     let portsByHost: [String: [String: ObservedPort]]
     /// The first host each managed instance is found on.
     let runsOn: [ObjectID: HostObservation]
+    /// Hosts observed that the commit no longer declares and the last applied commit (`previous`) did:
+    /// looked at only to refuse removing a Host that still runs instances. Nothing is placed, changed or
+    /// pruned on them. (A host observed that neither declares is planned like the others.)
+    let retired: Set<String>
 
     /// Nil when there is no host to plan for.
     init?(desired: DesiredState, commit: String, hosts: [HostObservation], allocations: [IPAllocation],
@@ -55,6 +59,27 @@ struct PlanContext {
         volumesByHost = volumes
         portsByHost = ports
         self.runsOn = runsOn
+        func names(_ state: DesiredState) -> Set<String> {
+            Set((state.hosts.isEmpty ? [DesiredState.defaultHost] : state.hosts).map(\.name))
+        }
+        let declared = names(desired), before = previous.map(names) ?? []
+        retired = Set(hosts.map(\.target.name).filter { !declared.contains($0) && before.contains($0) })
+    }
+
+    /// Why a host the commit no longer declares cannot be let go: it still runs Driftless's instances, or
+    /// it cannot be read to tell. Nil when it is empty of instances.
+    func retirementProblem(_ host: HostObservation) -> Diagnostic? {
+        guard retired.contains(host.target.name) else { return nil }
+        guard let compute = host.compute.value else {
+            return Diagnostic(.error, at: nil,
+                              "host \(host.target.name) is no longer declared and cannot be read (\(host.unknownReason ?? "unknown")): whether instances still run there is not known",
+                              hint: "keep its Host manifest until it can be read")
+        }
+        guard !compute.instances.isEmpty else { return nil }
+        let names = compute.instances.map(\.id.qualifiedName).sorted()
+        return Diagnostic(.error, at: nil,
+                          "host \(host.target.name) is no longer declared but still runs \(names.count) instance\(names.count == 1 ? "" : "s"): \(names.joined(separator: ", "))",
+                          hint: "keep its Host manifest until they are deleted or moved (drain it with schedulable: false)")
     }
 
     /// `host` with the instances of another installation than `owner` moved to its unmanaged domain names.

@@ -37,6 +37,10 @@ public enum Planner {
         var trunkSteps: [(PlannedAction, ApplyStep)] = []
         var pruneSteps: [(PlannedAction, ApplyStep)] = []
         for host in context.hosts {
+            if context.retired.contains(host.target.name) {
+                if let problem = context.retirementProblem(host) { diagnostics.append(problem) }
+                continue
+            }
             if let unreadable = PlanContext.unreadable(host) {
                 diagnostics.append(unreadable)
                 continue
@@ -49,7 +53,7 @@ public enum Planner {
 
         // Deletes run first (an instance frees its volumes), then trunks, then creates in dependency order.
         // Nothing is planned on a host that could not be read: neither "absent" nor "extra" can be concluded.
-        let unknown = Set(context.hosts.filter { !$0.isKnown }.map(\.target.name))
+        let unknown = Set(context.hosts.filter { !$0.isKnown }.map(\.target.name)).union(context.retired)
         let ordered = (instances.replacedSteps + pruneSteps + trunkSteps + images.steps + volumes.steps + instances.steps)
             .filter { !unknown.contains($0.1.host) }
         var seen = Set<String>()
