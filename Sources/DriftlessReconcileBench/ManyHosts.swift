@@ -69,6 +69,15 @@ func manyHostsManifests(hosts: Int, perHost: Int, new: Int) -> [ManifestFile] {
     }
 }
 
+/// The from-scratch apply of `state` onto the in-memory hosts (its plan and results are dropped after).
+func setUp(_ state: DesiredState, allocations: [IPAllocation], drivers: [String: HostDrivers],
+           observe: () async -> [HostObservation]) async throws {
+    let fromScratch = Planner.plan(desired: state, commit: "c0", hosts: await observe(), allocations: allocations)
+    guard !fromScratch.plan.hasErrors else { throw BenchFailure(description: "\(fromScratch.plan.diagnostics.prefix(3))") }
+    let applied = await Applier(drivers: drivers, options: Applier.Options(parallelism: 64)) { _ in }.apply(fromScratch.steps.map(\.step))
+    guard applied.isSuccess else { throw BenchFailure(description: "the setup apply failed") }
+}
+
 /// Runs the benchmark; returns whether every plan was exactly the new instances' creates.
 func manyHostsPlan(hosts hostCount: Int, perHost: Int, new: Int) async throws -> Bool {
     let clock = ContinuousClock()
@@ -99,17 +108,18 @@ func manyHostsPlan(hosts hostCount: Int, perHost: Int, new: Int) async throws ->
         }
     }
     let allocations = IPAllocator.allocate(for: before, existing: []).allocations
-    let fromScratch = Planner.plan(desired: before, commit: "c0", hosts: await observe(), allocations: allocations)
-    guard !fromScratch.plan.hasErrors else { throw BenchFailure(description: "\(fromScratch.plan.diagnostics.prefix(3))") }
-    let applied = await Applier(drivers: drivers, options: Applier.Options(parallelism: 64)) { _ in }.apply(fromScratch.steps.map(\.step))
-    guard applied.isSuccess else { throw BenchFailure(description: "the setup apply failed") }
-    print(String(format: "setup: %d hosts, %d instances with a volume and a NIC each, applied in %.1f s",
-                 hostCount, hostCount * perHost, (clock.now - setupStart).inSeconds))
+    try await setUp(before, allocations: allocations, drivers: drivers, observe: observe)
+    // What the setup made and dropped goes back to the system, so the figures below are the plan's.
+    _ = malloc_trim(0)
+    let baseline = residentMemory().current
+    print(String(format: "setup: %d hosts, %d instances with a volume and a NIC each, applied in %.1f s; %.1f MiB resident with the simulated hosts",
+                 hostCount, hostCount * perHost, (clock.now - setupStart).inSeconds, residentMemory().current))
 
     // The measured plans of the commit that adds `new` instances.
     let loadStart = clock.now
     let desired = try load(new)
     let loadTime = (clock.now - loadStart).inSeconds
+    print(String(format: "  after loading the new commit: %.1f MiB resident", residentMemory().current))
     var times: [Double] = []
     var ok = true
     for _ in 0..<5 {
@@ -131,10 +141,15 @@ func manyHostsPlan(hosts hostCount: Int, perHost: Int, new: Int) async throws ->
     print(String(format: "plan (observe %d hosts, allocate, diff, place %d new): median %.3f s, best %.3f s, worst %.3f s",
                  hostCount, new, times[times.count / 2], times[0], times[times.count - 1]))
     print(String(format: "load and validate the %d-object commit: %.2f s", hostCount * perHost * 2 + new + hostCount + 10, loadTime))
-    print(String(format: "resident memory: %.1f MiB now, %.1f MiB peak", memory.current, memory.peak))
+    print(String(format: "resident memory: %.1f MiB now, %.1f MiB peak; the simulated hosts and the last state hold %.1f MiB of it, the plan's own %.1f MiB",
+                 memory.current, memory.peak, baseline, memory.peak - baseline))
     return ok
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
     var description: String
 }
+
+/// glibc's `malloc_trim`: gives freed heap memory back to the system (not exported by the Glibc module).
+@_silgen_name("malloc_trim")
+func malloc_trim(_ pad: Int) -> Int32
