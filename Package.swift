@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "NIOEmbedded", package: "swift-nio")]),
-        .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting"]),
+        .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting", "DriftlessProcess"]),
         .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore", "DriftlessEngine", "DriftlessTesting", "DriftlessProcess",
                                                        .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "Hummingbird", package: "hummingbird"),
