@@ -139,6 +139,11 @@ let package = Package(
             dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore", "DriftlessProcess",
                            "DriftlessTesting"]
         ),
+        /// The incremental load benchmark: a one-file commit on 1,000 to 10,000 manifests, full and incremental.
+        .executableTarget(
+            name: "DriftlessLoadBench",
+            dependencies: ["DriftlessEngine", "DriftlessGit", "DriftlessCore", "DriftlessProcess"]
+        ),
         /// The `driftless` command tree.
         .target(
             name: "DriftlessCommands",
