@@ -20,8 +20,8 @@ extension ManifestLoader {
         /// Objects of invalid documents, read leniently, in the order they were written.
         var partial = DesiredState()
         var invalidPaths: [ObjectID: Set<String>] = [:]
-        /// Where each identity counted is declared, valid or not.
-        var firstSeen: [ObjectID: ObjectSource] = [:]
+        /// The identities declared, valid or not (the default host's is not among them).
+        var known: Set<ObjectID> = []
         /// How many Host identities are declared; with none, the default host stands in.
         var hostCount = 0
         /// Identities declared more than once, and the error reported on each later declaration.
@@ -33,6 +33,8 @@ extension ManifestLoader {
 
         /// Assembles every file of `files` (ordered by path, as `decode` returns them).
         public init(_ files: [DecodedFile]) {
+            /// Where each identity is declared first, for the message on a later declaration.
+            var firstSeen: [ObjectID: ObjectSource] = [:]
             firstSeen.reserveCapacity(files.reduce(0) { $0 + $1.documents.count })
             for file in files {
                 for index in file.documents.indices {
@@ -55,6 +57,7 @@ extension ManifestLoader {
                     }
                 }
             }
+            known = Set(firstSeen.keys)
             // Added file by file in path order, document by document: as written. Sort by identity and
             // remember where each went.
             written.hosts = Self.sortByID(&declared.hosts)
@@ -85,7 +88,7 @@ extension ManifestLoader {
             for file in added {
                 for result in file.documents {
                     guard let id = result.id, result.source != nil else { continue }
-                    let declaredElsewhere = firstSeen[id] != nil && !freed.contains(id)
+                    let declaredElsewhere = known.contains(id) && !freed.contains(id)
                     if duplicated.contains(id) || declaredElsewhere || !claimed.insert(id).inserted { return nil }
                 }
             }
@@ -94,7 +97,7 @@ extension ManifestLoader {
             for file in removed {
                 for result in file.documents {
                     guard let id = result.id, let source = result.source else { continue }
-                    assembly.firstSeen[id] = nil
+                    assembly.known.remove(id)
                     if id.kind == .host { assembly.hostCount -= 1 }
                     if result.object != nil { assembly.remove(id, declaredAt: source) }
                     if result.partial != nil {
@@ -105,8 +108,8 @@ extension ManifestLoader {
             }
             for file in added {
                 for result in file.documents {
-                    guard let id = result.id, let source = result.source else { continue }
-                    assembly.firstSeen[id] = source
+                    guard let id = result.id, result.source != nil else { continue }
+                    assembly.known.insert(id)
                     if id.kind == .host { assembly.hostCount += 1 }
                     if let object = result.object { assembly.insert(object) }
                     if let object = result.partial {

@@ -53,7 +53,7 @@ public enum ManifestLoader {
             state.hosts = [DesiredState.defaultHost]
             state.usesDefaultHost = true
         }
-        var validator = Validator(state: state, knownIDs: assembly.firstSeen.keys, partial: assembly.partial,
+        var validator = Validator(state: state, knownIDs: assembly.known, partial: assembly.partial,
                                   invalidPaths: assembly.invalidPaths, imagePaths: imagePaths, written: assembly.written)
         diagnostics.append(contentsOf: validator.run())
         return Result(state: state, diagnostics: diagnostics, fileCount: files.count, documentCount: documentCount)

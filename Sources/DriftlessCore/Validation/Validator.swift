@@ -3,12 +3,10 @@
 /// Runs over the valid objects of a commit; `knownIDs` also holds objects that failed their own checks,
 /// so a reference to an invalid object is not reported a second time as dangling.
 struct Validator {
-    /// The identities declared, valid or not (`ManifestLoader.Assembly.firstSeen`; the default host is
-    /// not among them, and needs not be: hosts are looked up by name first).
-    typealias KnownIDs = Dictionary<ObjectID, ObjectSource>.Keys
-
     let state: DesiredState
-    let knownIDs: KnownIDs
+    /// The identities declared, valid or not (`ManifestLoader.Assembly.known`). The default host's is not
+    /// among them, and needs not be: hosts are looked up by name first.
+    let knownIDs: Set<ObjectID>
     /// Objects of invalid documents, read leniently; only their valid reference fields are checked.
     let partial: DesiredState
     let invalidPaths: [ObjectID: Set<String>]
@@ -33,7 +31,7 @@ struct Validator {
     /// `written` gives the order `state`'s networks, volumes and instances were written in
     /// (`ManifestLoader.Assembly.written`).
     init(
-        state: DesiredState, knownIDs: KnownIDs, partial: DesiredState = DesiredState(),
+        state: DesiredState, knownIDs: Set<ObjectID>, partial: DesiredState = DesiredState(),
         invalidPaths: [ObjectID: Set<String>] = [:], imagePaths: ImagePathPolicy = .default, written: WrittenOrder
     ) {
         self.state = state
@@ -44,11 +42,9 @@ struct Validator {
         writtenNetworks = written.networks.map { state.networks[$0] }
         volumeOrder = written.volumes
         instanceOrder = written.instances
+        /// Keys are unique: identities, and the names of cluster-scoped kinds, are declared once in a state.
         func positions<Key: Hashable, S>(_ objects: [ManifestObject<S>], _ key: (ManifestObject<S>) -> Key) -> [Key: Int] {
-            var positions: [Key: Int] = [:]
-            positions.reserveCapacity(objects.count)
-            for i in objects.indices where positions[key(objects[i])] == nil { positions[key(objects[i])] = i }
-            return positions
+            Dictionary(objects.indices.map { (key(objects[$0]), $0) }, uniquingKeysWith: { first, _ in first })
         }
         imagesByName = Dictionary(grouping: state.images.indices, by: { state.images[$0].name })
         networkIndex = positions(state.networks, \.id)
@@ -151,8 +147,14 @@ struct Validator {
 
     mutating func checkProjectsExist() {
         func check<S>(_ objects: [ManifestObject<S>]) {
+            // Sorted by identity, objects come project by project: a project found is not looked up again.
+            var found: String?
             for i in objects.indices {
-                guard let project = objects[i].project, !knownProjects.contains(project) else { continue }
+                guard let project = objects[i].project, project != found else { continue }
+                if knownProjects.contains(project) {
+                    found = project
+                    continue
+                }
                 _ = checkReference(from: objects[i], field: "metadata.project", to: .project, named: project, in: nil)
             }
         }
