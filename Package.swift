@@ -140,6 +140,11 @@ let package = Package(
             dependencies: ["DriftlessEngine", "DriftlessLibvirt", "DriftlessOVSDB", "DriftlessStore", "DriftlessCore", "DriftlessProcess",
                            "DriftlessTesting"]
         ),
+        /// The incremental load benchmark: a one-file commit on 1,000 to 10,000 manifests, full and incremental.
+        .executableTarget(
+            name: "DriftlessLoadBench",
+            dependencies: ["DriftlessEngine", "DriftlessGit", "DriftlessCore", "DriftlessProcess"]
+        ),
         /// The `driftless` command tree.
         .target(
             name: "DriftlessCommands",
@@ -171,7 +176,7 @@ let package = Package(
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess", "DriftlessTesting",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "NIOEmbedded", package: "swift-nio")]),
-        .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting"]),
+        .testTarget(name: "DriftlessEngineTests", dependencies: ["DriftlessEngine", "DriftlessCore", "DriftlessTesting", "DriftlessProcess"]),
         .testTarget(name: "DriftlessServerTests", dependencies: ["DriftlessServer", "DriftlessCore", "DriftlessEngine", "DriftlessTesting", "DriftlessProcess",
                                                        .product(name: "Prometheus", package: "swift-prometheus"),
                                                        .product(name: "Hummingbird", package: "hummingbird"),

@@ -122,8 +122,9 @@ extension Reconciler {
 
     /// Where the desired state of a converge comes from, and how far along it already is.
     public enum ConvergeInput: Sendable {
-        /// Read and validate `revision` of `source` (nil: HEAD); `previous` is the last applied state.
-        case revision(ManifestSource, String?, previous: DesiredState?)
+        /// Read and validate `revision` of `source` (nil: HEAD); `previous` is the last applied state. `after`,
+        /// a commit loaded before from the same source, lets the read decode only the files changed since.
+        case revision(ManifestSource, String?, previous: DesiredState?, after: LoadedCommit? = nil)
         /// A validated commit, to observe and plan.
         case commit(LoadedCommit, previous: DesiredState?)
         /// A plan already made against the sessions (a drift check's, for healing).
@@ -146,10 +147,10 @@ extension Reconciler {
         let planned: PlannedRun
         let live: HostSessions
         switch input {
-        case let .revision(source, revision, previous):
+        case let .revision(source, revision, previous, after):
             let commit: LoadedCommit
             do {
-                commit = try await read(source, revision)
+                commit = try await read(source, revision, after: after)
             } catch let error as EngineError {
                 if case let .invalid(report) = error {
                     let refusal = Refusal(cause: .invalid(report), reasons: ["\(error)"], planned: nil)

@@ -43,10 +43,11 @@ public final class Reconciler: @unchecked Sendable {
                            imagePaths: imagePaths)
     }
 
-    /// Reads and validates `revision` of `source` on the source lane, within `sourceTimeout`.
-    public func read(_ source: ManifestSource, _ revision: String?) async throws -> LoadedCommit {
+    /// Reads and validates `revision` of `source` on the source lane, within `sourceTimeout`; only the files
+    /// changed since `previous` are read and decoded when it is given (`ManifestSource.load(_:after:)`).
+    public func read(_ source: ManifestSource, _ revision: String?, after previous: LoadedCommit? = nil) async throws -> LoadedCommit {
         try await sourceLane.run("reading \(revision ?? "HEAD") of \(source.repository.displayName)", timeout: sourceTimeout) {
-            try source.load(revision)
+            try source.load(revision, after: previous)
         }
     }
 

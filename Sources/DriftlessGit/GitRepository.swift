@@ -240,6 +240,16 @@ public final class GitRepository {
         return ManifestSnapshot(commit: commit.id, files: files, diagnostics: diagnostics)
     }
 
+    /// Whether `path` is a directory at `revision` (the empty path, the root, always is): the condition for
+    /// reading a manifest path's changes instead of all of it, since a path that became a file, a link or
+    /// nothing is reported by `readManifests` alone.
+    public func isDirectory(_ path: String, at revision: String?) throws -> Bool {
+        let root = try normalize(path)
+        if root.isEmpty { return true }
+        guard let entry = try commit(revision).tree().entry(atPath: root), case .tree = entry.mode else { return false }
+        return true
+    }
+
     func walk(
         _ tree: GitTree, prefix: String, files: inout [ManifestFile], diagnostics: inout Diagnostics,
         limits: ManifestLimits
@@ -318,7 +328,12 @@ public final class GitRepository {
     }
 
     /// The manifest files changed between two commits under `path` (renames count as delete + add).
-    public func changedPaths(from base: String, to head: String, under path: String = "") throws -> [ChangedPath] {
+    ///
+    /// `manifestsOnly: false` lists every changed path under `path` instead, whatever its name: what an
+    /// incremental load needs to report symbolic links and submodules exactly as a full read does.
+    public func changedPaths(
+        from base: String, to head: String, under path: String = "", manifestsOnly: Bool = true
+    ) throws -> [ChangedPath] {
         let root = try normalize(path)
         let oldTree = try commit(base).tree()
         let newTree = try commit(head).tree()
@@ -345,7 +360,7 @@ public final class GitRepository {
             }
             let paths = [old, new].compactMap { $0 }
             let inScope = paths.contains { p in
-                ManifestFile.isManifestPath(p) && (root.isEmpty || p.hasPrefix(root + "/"))
+                (!manifestsOnly || ManifestFile.isManifestPath(p)) && (root.isEmpty || p.hasPrefix(root + "/"))
             }
             guard inScope else { continue }
             result.append(ChangedPath(

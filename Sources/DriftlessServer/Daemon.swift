@@ -284,7 +284,7 @@ public actor Daemon {
                                         allowMassDelete: configuration.allowMassDelete, parallelism: configuration.parallelism)
             let source = fetched.source
             let outcome = try await reconciler.converge(
-                .revision(source, head, previous: applied?.state),
+                .revision(source, head, previous: applied?.state, after: applied),
                 policy: policy, sessions: { [self] commit in try await self.currentSessions(for: commit) }, hooks: stepLogging())
             await handle(outcome, commit: head, started: started)
         } catch {
@@ -360,7 +360,14 @@ public actor Daemon {
     /// Logs each step as it ends.
     func stepLogging() -> ConvergeHooks {
         let logger = self.logger
-        return ConvergeHooks(progress: { event in
+        return ConvergeHooks(planned: { planned in
+            guard let stats = planned.commit.stats else { return }
+            logger.debug("read the commit", metadata: [
+                "commit": "\(planned.commit.commit.prefix(12))", "incremental": "\(stats.incremental)",
+                "changed": "\(stats.changedPaths)", "decoded": "\(stats.decodedFiles)", "reused": "\(stats.reusedFiles)",
+                "full-load-reason": "\(stats.fullLoadReason ?? "")",
+            ])
+        }, progress: { event in
             if event.phase != .started {
                 logger.info("step \(event.phase.rawValue)", metadata: ["step": "\(event.step)", "detail": "\(event.detail ?? "")"])
             }
@@ -430,7 +437,7 @@ public actor Daemon {
                     throw PlanUnavailable(reason: .remoteUnavailable, description: "\(error)")
                 }
                 do {
-                    return .commit(try source.load(revision))
+                    return .commit(try source.load(revision, after: applied))
                 } catch let EngineError.invalid(report) {
                     let scope = ProjectScope(files: (try? source.files(revision)) ?? [])
                     return .invalid(report, report.diagnostics.map { entry in

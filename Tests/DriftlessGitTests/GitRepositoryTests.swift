@@ -120,6 +120,22 @@ struct GitRepositoryTests {
 
         let reread = try GitRepository.open(path: repo.path).readFiles(["m/change.yaml", "m/drop.yaml"], at: head)
         #expect(reread.files.map(\.path) == ["m/change.yaml"])
+
+        // Every changed path under m/, whatever its name (for incremental loads).
+        let all = try GitRepository.open(path: repo.path).changedPaths(from: base, to: head, under: "m", manifestsOnly: false)
+        #expect(Set(all.map { $0.newPath ?? $0.oldPath ?? "" }) == ["m/change.yaml", "m/drop.yaml", "m/add.yml", "m/notes.txt"])
+    }
+
+    @Test func tellsWhetherAManifestPathIsADirectory() async throws {
+        let repo = try await TestRepository()
+        try repo.write("m/p.yaml", TestRepository.project("p"))
+        try repo.write("file.yaml", TestRepository.project("f"))
+        let commit = try await repo.commit("layout")
+        let git = try GitRepository.open(path: repo.path)
+        #expect(try git.isDirectory("", at: commit))
+        #expect(try git.isDirectory("./m/", at: commit))
+        #expect(try !git.isDirectory("file.yaml", at: commit))
+        #expect(try !git.isDirectory("absent", at: commit))
     }
 
     @Test func fetchesAFileRemoteIntoTheCache() async throws {

@@ -2,7 +2,7 @@
 ///
 /// `YAMLPrecheck` enforces them on libyaml's event stream before Yams composes a file; `YAMLReader.convert`
 /// checks them again while it builds the `YAMLNode` tree.
-public struct ManifestLimits: Sendable {
+public struct ManifestLimits: Sendable, Equatable {
     /// The largest manifest file read, in bytes; larger files are an error and are not parsed.
     public var maxFileBytes: Int
     /// Nodes a document may expand to beyond one per byte of its file, before it counts as an alias bomb.

@@ -19,45 +19,42 @@ public enum ManifestLoader {
     /// `imagePaths` says where Images' `source.path` files may be (the operator's, never the repository's).
     public static func load(_ files: [ManifestFile], limits: ManifestLimits = .default,
                             imagePaths: ImagePathPolicy = .default) -> Result {
-        let ordered = files.sorted { $0.path < $1.path }
-        let decoded = parseAll(ordered, limits: limits)
+        let decoded = decode(files, limits: limits)
+        return validate(Assembly(decoded), files: decoded, imagePaths: imagePaths)
+    }
 
+    /// Parses and decodes each file on its own, in parallel, ordered by path: everything of loading that
+    /// depends on one file alone, and so what an incremental load keeps for files that did not change.
+    public static func decode(_ files: [ManifestFile], limits: ManifestLimits = .default) -> [DecodedFile] {
+        let ordered = files.sorted { $0.path < $1.path }
+        return zip(ordered, parseAll(ordered, limits: limits)).map { file, parsed in
+            DecodedFile(path: file.path, diagnostics: parsed.0, documents: parsed.1)
+        }
+    }
+
+    /// The desired state of `assembly` and its diagnostics: those of `files` (the decoded files it was
+    /// assembled from, ordered by path), the duplicates, and the checks across objects (references,
+    /// addresses, quotas, capacity), which always run over the whole state.
+    public static func validate(_ assembly: Assembly, files: [DecodedFile], imagePaths: ImagePathPolicy = .default) -> Result {
         var diagnostics = Diagnostics()
-        var state = DesiredState()
-        var firstSeen: [ObjectID: ObjectSource] = [:]
-        var partial = DesiredState()
-        var invalidPaths: [ObjectID: Set<String>] = [:]
         var documentCount = 0
-        for (fileDiagnostics, results) in decoded {
-            diagnostics.append(contentsOf: fileDiagnostics)
-            documentCount += results.count
-            for result in results {
-                diagnostics.append(contentsOf: result.diagnostics)
-                guard let id = result.id, let source = result.source else { continue }
-                if let first = firstSeen[id] {
-                    diagnostics.error(
-                        "duplicate \(id): already declared at \(first.location)",
-                        at: source.location(of: "metadata.name"), field: "metadata.name",
-                        hint: "names are unique per kind\(id.kind.scope == .cluster ? "" : " within a project")")
-                    continue
-                }
-                firstSeen[id] = source
-                if let object = result.object { state.add(object) }
-                if let object = result.partial {
-                    partial.add(object)
-                    invalidPaths[id] = result.invalidPaths
+        for file in files {
+            if !file.diagnostics.isEmpty { diagnostics.append(contentsOf: file.diagnostics) }
+            documentCount += file.documents.count
+            for index in file.documents.indices {
+                if !file.documents[index].diagnostics.isEmpty { diagnostics.append(contentsOf: file.documents[index].diagnostics) }
+                if !assembly.duplicates.isEmpty, let duplicate = assembly.duplicates[.init(path: file.path, index: index)] {
+                    diagnostics.append(duplicate)
                 }
             }
         }
-        if state.hosts.isEmpty && !firstSeen.keys.contains(where: { $0.kind == .host }) {
+        var state = assembly.declared
+        if assembly.usesDefaultHost {
             state.hosts = [DesiredState.defaultHost]
             state.usesDefaultHost = true
         }
-        state.sortByID()
-        var knownIDs = Set(firstSeen.keys)
-        if state.usesDefaultHost { knownIDs.insert(DesiredState.defaultHost.id) }
-        var validator = Validator(state: state, knownIDs: knownIDs, partial: partial, invalidPaths: invalidPaths,
-                                  imagePaths: imagePaths)
+        var validator = Validator(state: state, knownIDs: assembly.known, partial: assembly.partial,
+                                  invalidPaths: assembly.invalidPaths, imagePaths: imagePaths, written: assembly.written)
         diagnostics.append(contentsOf: validator.run())
         return Result(state: state, diagnostics: diagnostics, fileCount: files.count, documentCount: documentCount)
     }
@@ -88,6 +85,23 @@ public enum ManifestLoader {
         let (documents, parseDiagnostics) = YAMLReader.documents(in: text, file: file.path, limits: limits)
         diagnostics.append(contentsOf: parseDiagnostics)
         return (diagnostics, documents.map { ManifestDecoder.decode($0, file: file.path) })
+    }
+}
+
+/// One manifest file parsed and decoded, before any check across files: its own diagnostics (size,
+/// encoding, YAML) and the outcome of each of its documents.
+public struct DecodedFile: Sendable {
+    /// The repository-relative path, as `ManifestFile.path`.
+    public var path: String
+    /// Problems of the file itself: too large, not UTF-8, not YAML.
+    public var diagnostics: Diagnostics
+    /// One result per document, in the file's order.
+    public var documents: [ManifestDecoder.Result]
+
+    public init(path: String, diagnostics: Diagnostics, documents: [ManifestDecoder.Result]) {
+        self.path = path
+        self.diagnostics = diagnostics
+        self.documents = documents
     }
 }
 

@@ -34,16 +34,6 @@ public struct DesiredState: Sendable {
         }
     }
 
-    mutating func sortByID() {
-        hosts.sort { $0.id < $1.id }
-        projects.sort { $0.id < $1.id }
-        users.sort { $0.id < $1.id }
-        images.sort { $0.id < $1.id }
-        networks.sort { $0.id < $1.id }
-        volumes.sort { $0.id < $1.id }
-        instances.sort { $0.id < $1.id }
-    }
-
     /// The image an object of `project` means by `name`: the project's own image, else a public one.
     public func image(named name: String, project: String?) -> Image? {
         images.first { $0.name == name && $0.project == project && project != nil }

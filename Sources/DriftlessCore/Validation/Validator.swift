@@ -4,23 +4,61 @@
 /// so a reference to an invalid object is not reported a second time as dangling.
 struct Validator {
     let state: DesiredState
+    /// The identities declared, valid or not (`ManifestLoader.Assembly.known`). The default host's is not
+    /// among them, and needs not be: hosts are looked up by name first.
     let knownIDs: Set<ObjectID>
     /// Objects of invalid documents, read leniently; only their valid reference fields are checked.
     let partial: DesiredState
     let invalidPaths: [ObjectID: Set<String>]
     /// Where `source.path` files may be (the operator's image directories).
     let imagePaths: ImagePathPolicy
+    /// Networks, volumes and instances in the order they were written (file, then position in the file),
+    /// so that a conflict is reported on the later of two declarations.
+    let writtenNetworks: [Network]
+    /// Positions in `state.volumes` and `state.instances`, in the order written.
+    let volumeOrder: [Int]
+    let instanceOrder: [Int]
+    /// Positions in `state` of images by name, of networks and volumes by identity, and of users by name:
+    /// what references resolve to, without a scan per reference.
+    let imagesByName: [String: [Int]]
+    let networkIndex: [ObjectID: Int]
+    let volumeIndex: [ObjectID: Int]
+    let userIndex: [String: Int]
+    /// The names of projects declared (valid or not): a reference to one resolves.
+    let knownProjects: Set<String>
     var diagnostics = Diagnostics()
 
+    /// `written` gives the order `state`'s networks, volumes and instances were written in
+    /// (`ManifestLoader.Assembly.written`).
     init(
         state: DesiredState, knownIDs: Set<ObjectID>, partial: DesiredState = DesiredState(),
-        invalidPaths: [ObjectID: Set<String>] = [:], imagePaths: ImagePathPolicy = .default
+        invalidPaths: [ObjectID: Set<String>] = [:], imagePaths: ImagePathPolicy = .default, written: WrittenOrder
     ) {
         self.state = state
         self.knownIDs = knownIDs
         self.partial = partial
         self.invalidPaths = invalidPaths
         self.imagePaths = imagePaths
+        writtenNetworks = written.networks.map { state.networks[$0] }
+        volumeOrder = written.volumes
+        instanceOrder = written.instances
+        /// Keys are unique: identities, and the names of cluster-scoped kinds, are declared once in a state.
+        func positions<Key: Hashable, S>(_ objects: [ManifestObject<S>], _ key: (ManifestObject<S>) -> Key) -> [Key: Int] {
+            Dictionary(objects.indices.map { (key(objects[$0]), $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        imagesByName = Dictionary(grouping: state.images.indices, by: { state.images[$0].name })
+        networkIndex = positions(state.networks, \.id)
+        volumeIndex = positions(state.volumes, \.id)
+        userIndex = positions(state.users, \.name)
+        knownProjects = Set(knownIDs.lazy.filter { $0.kind == .project }.map(\.name))
+    }
+
+    /// The position in `state.images` of the image an object of `project` means by `name`: the project's
+    /// own image, else a public one (as `DesiredState.image(named:project:)`).
+    func image(named name: String, project: String?) -> Int? {
+        guard let positions = imagesByName[name] else { return nil }
+        if let project, let own = positions.first(where: { state.images[$0].project == project }) { return own }
+        return positions.first { state.images[$0].project == nil }
     }
 
     mutating func run() -> Diagnostics {
@@ -87,7 +125,9 @@ struct Validator {
         if knownIDs.contains(wanted) { return true }
         if kind == .image, knownIDs.contains(ObjectID(.image, project: nil, name)) { return true }
         let noun = kind.rawValue.lowercased()
-        if kind.scope != .cluster, let elsewhere = knownIDs.first(where: { $0.kind == kind && $0.name == name }),
+        // Searched in identity order, never in the set's: the same commit gets the same message whichever
+        // way its identities were gathered (all at once, or patched from an earlier commit's).
+        if kind.scope != .cluster, let elsewhere = knownIDs.filter({ $0.kind == kind && $0.name == name }).min(),
            let owner = elsewhere.project {
             diagnostics.error(
                 "\(noun) \"\(name)\" belongs to project \"\(owner)\", not \"\(project ?? "")\"",
@@ -97,7 +137,7 @@ struct Validator {
         }
         let candidates = knownIDs.filter {
             $0.kind == kind && ($0.project == wanted.project || (kind == .image && $0.project == nil))
-        }.map(\.name)
+        }.map(\.name).sorted()
         let scope = kind.scope == .cluster || project == nil ? "" : " in project \"\(project ?? "")\""
         diagnostics.error(
             "unknown \(noun) \"\(name)\"\(scope)", at: object.location(of: field), field: field,
@@ -107,24 +147,21 @@ struct Validator {
 
     mutating func checkProjectsExist() {
         func check<S>(_ objects: [ManifestObject<S>]) {
-            for object in objects {
-                guard let project = object.project else { continue }
-                _ = checkReference(from: object, field: "metadata.project", to: .project, named: project, in: nil)
+            // Sorted by identity, objects come project by project: a project found is not looked up again.
+            var found: String?
+            for i in objects.indices {
+                guard let project = objects[i].project, project != found else { continue }
+                if knownProjects.contains(project) {
+                    found = project
+                    continue
+                }
+                _ = checkReference(from: objects[i], field: "metadata.project", to: .project, named: project, in: nil)
             }
         }
         check(state.images)
         check(state.networks)
         check(state.volumes)
         check(state.instances)
-    }
-
-    /// Objects in the order they were written (file, then position), so that a conflict is reported on the
-    /// later of the two declarations.
-    func inSourceOrder<S>(_ objects: [ManifestObject<S>]) -> [ManifestObject<S>] {
-        objects.sorted {
-            let (l, r) = ($0.source, $1.source)
-            return (l?.file ?? "", l?.document ?? 0, l?.root.line ?? 0) < (r?.file ?? "", r?.document ?? 0, r?.root.line ?? 0)
-        }
     }
 
     // MARK: - Kinds
@@ -190,7 +227,7 @@ struct Validator {
     mutating func checkNetworks() {
         var byVLAN: [Int: Network] = [:]
         let hostNames = state.hosts.map(\.name).joined(separator: ", ")
-        for network in inSourceOrder(state.networks) {
+        for network in writtenNetworks {
             let spec = network.spec
             let cidr = spec.cidr
             if cidr.prefixLength > 30 {
@@ -233,106 +270,142 @@ struct Validator {
         }
     }
 
+    /// Each volume's size, and its image. Volumes are read where they are (there may be thousands).
     mutating func checkVolumes() {
-        for volume in state.volumes {
-            if volume.spec.size == .zero {
-                diagnostics.error("a volume needs a size above zero", at: volume.location(of: "spec.size"), field: "spec.size")
+        for index in state.volumes.indices {
+            let size = state.volumes[index].spec.size
+            if size == .zero {
+                diagnostics.error("a volume needs a size above zero", at: state.volumes[index].location(of: "spec.size"),
+                                  field: "spec.size")
             }
-            guard let imageName = volume.spec.image else { continue }
-            guard checkReference(from: volume, field: "spec.image", to: .image, named: imageName, in: volume.project),
-                  let image = state.image(named: imageName, project: volume.project)
-            else { continue }
-            if let minDisk = image.spec.minDisk, volume.spec.size < minDisk {
-                diagnostics.error("size \(volume.spec.size) is smaller than image \"\(imageName)\" needs (minDisk \(minDisk))",
-                                  at: volume.location(of: "spec.size"), field: "spec.size")
+            guard let imageName = state.volumes[index].spec.image else { continue }
+            let project = state.volumes[index].project
+            guard let image = self.image(named: imageName, project: project) else {
+                _ = checkReference(from: state.volumes[index], field: "spec.image", to: .image, named: imageName, in: project)
+                continue
+            }
+            if let minDisk = state.images[image].spec.minDisk, size < minDisk {
+                diagnostics.error("size \(size) is smaller than image \"\(imageName)\" needs (minDisk \(minDisk))",
+                                  at: state.volumes[index].location(of: "spec.size"), field: "spec.size")
             }
         }
     }
 
+    /// Each instance's own fields, its references (image, networks, volumes, users, host), and what no two
+    /// instances may share: an address on a network, a volume. Conflicts are reported on the later one.
+    ///
+    /// Runs over every instance of the commit, so it copies none: an instance is read where it is, a
+    /// reference that resolves to a declared object is found by one lookup, and only a problem builds its
+    /// field path and message.
     mutating func checkInstances() {
-        let networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var addressOwners: [ObjectID: [IPv4Address: (Instance, String)]] = [:]
-        var volumeOwners: [ObjectID: (Instance, String)] = [:]
+        /// Who took an address or a volume first: the instance's position in `state.instances`, and which
+        /// of its NICs or volumes.
+        struct Owner {
+            var instance: Int
+            var item: Int
+        }
+        struct Address: Hashable {
+            var network: Int
+            var ip: IPv4Address
+        }
+        var addressOwners: [Address: Owner] = [:]
+        addressOwners.reserveCapacity(instanceOrder.count)
+        /// By position in `state.volumes`; volumes that are known but invalid by identity.
+        var volumeOwners = [Owner?](repeating: nil, count: state.volumes.count)
+        var invalidVolumeOwners: [ObjectID: Owner] = [:]
         let hostNames = Set(state.hosts.map(\.name))
 
-        for instance in inSourceOrder(state.instances) {
-            let spec = instance.spec
-            let project = instance.project
+        for index in instanceOrder {
+            func location(_ field: String) -> SourceLocation? { state.instances[index].location(of: field) }
+            let spec = state.instances[index].spec
+            let project = state.instances[index].project
             if spec.memory < .mebibytes(16) {
                 diagnostics.error("memory \(spec.memory) is below the 16MiB an instance needs",
-                                  at: instance.location(of: "spec.memory"), field: "spec.memory")
+                                  at: location("spec.memory"), field: "spec.memory")
             }
-            if checkReference(from: instance, field: "spec.image", to: .image, named: spec.image, in: project),
-               let image = state.image(named: spec.image, project: project),
-               let minDisk = image.spec.minDisk, spec.rootDisk < minDisk {
-                diagnostics.error("rootDisk \(spec.rootDisk) is smaller than image \"\(spec.image)\" needs (minDisk \(minDisk))",
-                                  at: instance.location(of: "spec.rootDisk"), field: "spec.rootDisk")
+            if let image = image(named: spec.image, project: project) {
+                if let minDisk = state.images[image].spec.minDisk, spec.rootDisk < minDisk {
+                    diagnostics.error("rootDisk \(spec.rootDisk) is smaller than image \"\(spec.image)\" needs (minDisk \(minDisk))",
+                                      at: location("spec.rootDisk"), field: "spec.rootDisk")
+                }
+            } else {
+                _ = checkReference(from: state.instances[index], field: "spec.image", to: .image, named: spec.image, in: project)
             }
             if spec.rootDisk == .zero {
-                diagnostics.error("rootDisk must be above zero", at: instance.location(of: "spec.rootDisk"), field: "spec.rootDisk")
+                diagnostics.error("rootDisk must be above zero", at: location("spec.rootDisk"), field: "spec.rootDisk")
             }
             for (i, nic) in spec.networks.enumerated() {
-                let field = "spec.networks[\(i)].network"
-                guard checkReference(from: instance, field: field, to: .network, named: nic.network, in: project),
-                      let ip = nic.ip, let network = networks[ObjectID(.network, project: project, nic.network)]
-                else { continue }
-                let ipField = "spec.networks[\(i)].ip"
-                let cidr = network.spec.cidr
+                guard let position = networkIndex[ObjectID(.network, project: project, nic.network)] else {
+                    _ = checkReference(from: state.instances[index], field: "spec.networks[\(i)].network", to: .network,
+                                       named: nic.network, in: project)
+                    continue
+                }
+                guard let ip = nic.ip else { continue }
+                let network = state.networks[position].spec
+                var ipField: String { "spec.networks[\(i)].ip" }
+                let cidr = network.cidr
                 if !cidr.contains(ip) {
-                    diagnostics.error("\(ip) is outside network \(nic.network)'s \(cidr)",
-                                      at: instance.location(of: ipField), field: ipField)
+                    diagnostics.error("\(ip) is outside network \(nic.network)'s \(cidr)", at: location(ipField), field: ipField)
                     continue
                 }
                 if ip == cidr.networkAddress || ip == cidr.broadcastAddress {
-                    diagnostics.error("\(ip) is the network or broadcast address of \(cidr)",
-                                      at: instance.location(of: ipField), field: ipField)
+                    diagnostics.error("\(ip) is the network or broadcast address of \(cidr)", at: location(ipField), field: ipField)
                     continue
                 }
-                if ip == network.spec.effectiveGateway {
-                    diagnostics.error("\(ip) is the gateway of network \(nic.network)",
-                                      at: instance.location(of: ipField), field: ipField)
+                if ip == network.effectiveGateway {
+                    diagnostics.error("\(ip) is the gateway of network \(nic.network)", at: location(ipField), field: ipField)
                     continue
                 }
-                if let dhcp = network.spec.dhcp, dhcp.contains(ip) {
+                if let dhcp = network.dhcp, dhcp.contains(ip) {
                     diagnostics.warning("\(ip) lies in network \(nic.network)'s dhcp range \(dhcp.start)-\(dhcp.end)",
-                                        at: instance.location(of: ipField), field: ipField)
+                                        at: location(ipField), field: ipField)
                 }
-                if let (owner, ownerField) = addressOwners[network.id]?[ip] {
-                    let where_ = owner.location(of: ownerField).map { " at \($0)" } ?? ""
+                let address = Address(network: position, ip: ip)
+                if let owner = addressOwners[address] {
+                    let first = state.instances[owner.instance]
+                    let where_ = first.location(of: "spec.networks[\(owner.item)].ip").map { " at \($0)" } ?? ""
                     diagnostics.error(
-                        "\(ip) on network \(nic.network) is taken twice: by \(owner.id.qualifiedName)\(where_) and by \(instance.id.qualifiedName)",
-                        at: instance.location(of: ipField), field: ipField)
+                        "\(ip) on network \(nic.network) is taken twice: by \(first.id.qualifiedName)\(where_) and by \(state.instances[index].id.qualifiedName)",
+                        at: location(ipField), field: ipField)
                 } else {
-                    addressOwners[network.id, default: [:]][ip] = (instance, ipField)
+                    addressOwners[address] = Owner(instance: index, item: i)
                 }
             }
             for (i, name) in spec.volumes.enumerated() {
-                let field = "spec.volumes[\(i)]"
-                guard checkReference(from: instance, field: field, to: .volume, named: name, in: project) else { continue }
                 let id = ObjectID(.volume, project: project, name)
-                if let (owner, ownerField) = volumeOwners[id] {
-                    let what = owner.id == instance.id ? "twice by this instance" : "by \(owner.id.qualifiedName) too"
-                    let where_ = owner.location(of: ownerField).map { " (\($0))" } ?? ""
-                    diagnostics.error("volume \"\(name)\" is attached \(what)\(where_); a volume attaches to one instance",
-                                      at: instance.location(of: field), field: field)
+                let previous: Owner?
+                if let position = volumeIndex[id] {
+                    previous = volumeOwners[position]
+                    if previous == nil { volumeOwners[position] = Owner(instance: index, item: i) }
                 } else {
-                    volumeOwners[id] = (instance, field)
+                    guard checkReference(from: state.instances[index], field: "spec.volumes[\(i)]", to: .volume, named: name,
+                                         in: project)
+                    else { continue }
+                    previous = invalidVolumeOwners[id]
+                    if previous == nil { invalidVolumeOwners[id] = Owner(instance: index, item: i) }
+                }
+                if let owner = previous {
+                    let first = state.instances[owner.instance]
+                    let what = owner.instance == index ? "twice by this instance" : "by \(first.id.qualifiedName) too"
+                    let where_ = first.location(of: "spec.volumes[\(owner.item)]").map { " (\($0))" } ?? ""
+                    diagnostics.error("volume \"\(name)\" is attached \(what)\(where_); a volume attaches to one instance",
+                                      at: location("spec.volumes[\(i)]"), field: "spec.volumes[\(i)]")
                 }
             }
             for (i, name) in spec.users.enumerated() {
-                let field = "spec.users[\(i)]"
-                guard checkReference(from: instance, field: field, to: .user, named: name, in: nil),
-                      let user = state.users.first(where: { $0.name == name })
-                else { continue }
-                if user.spec.sshKeys.isEmpty {
+                guard let position = userIndex[name] else {
+                    _ = checkReference(from: state.instances[index], field: "spec.users[\(i)]", to: .user, named: name, in: nil)
+                    continue
+                }
+                if state.users[position].spec.sshKeys.isEmpty {
                     diagnostics.warning("user \"\(name)\" has no SSH keys to inject",
-                                        at: instance.location(of: field), field: field)
+                                        at: location("spec.users[\(i)]"), field: "spec.users[\(i)]")
                 }
             }
             if let host = spec.host, !hostNames.contains(host), !knownIDs.contains(ObjectID(.host, host)) {
                 let hint = Suggestion.closest(to: host, in: hostNames).map { "did you mean \"\($0)\"?" }
                     ?? (state.usesDefaultHost ? "no Host is declared, so the only host is \"local\"" : nil)
-                diagnostics.error("unknown host \"\(host)\"", at: instance.location(of: "spec.host"), field: "spec.host", hint: hint)
+                diagnostics.error("unknown host \"\(host)\"", at: location("spec.host"), field: "spec.host", hint: hint)
             }
         }
     }
@@ -422,7 +495,7 @@ struct Validator {
                 }
             }
         }
-        for network in inSourceOrder(state.networks) {
+        for network in writtenNetworks {
             guard let physical = network.spec.physicalNetwork, !mapped.contains(physical) else { continue }
             let known = mapped.sorted()
             diagnostics.error(
@@ -438,7 +511,14 @@ struct Validator {
     /// Each quota is checked in source order with saturating sums, and reported on the declaration that
     /// first takes the project over it (its `vcpus:`, `memory:` or `size:` line), naming the quota's line.
     mutating func checkQuotas() {
-        for project in state.projects {
+        let limited = state.projects.filter {
+            let quota = $0.spec.quota
+            return quota.instances != nil || quota.vcpus != nil || quota.memory != nil || quota.volumeStorage != nil
+        }
+        guard !limited.isEmpty else { return }
+        let instancesByProject = Dictionary(grouping: instanceOrder.map { state.instances[$0] }, by: { $0.project ?? "" })
+        let volumesByProject = Dictionary(grouping: volumeOrder.map { state.volumes[$0] }, by: { $0.project ?? "" })
+        for project in limited {
             let quota = project.spec.quota
             func over<S>(_ quotaField: String, _ object: ManifestObject<S>, at field: String, _ used: String, _ limit: String) {
                 let quotaAt = project.location(of: "spec.quota.\(quotaField)").map { " (set at \($0))" } ?? ""
@@ -446,7 +526,7 @@ struct Validator {
                     "project \"\(project.name)\" declares \(used), over its quota of \(limit)\(quotaAt)",
                     at: object.location(of: field), field: field)
             }
-            let instances = inSourceOrder(state.instances.filter { $0.project == project.name })
+            let instances = instancesByProject[project.name] ?? []
             if let limit = quota.instances, instances.count > limit {
                 over("instances", instances[limit], at: "metadata.name", "\(instances.count) instances", "\(limit)")
             }
@@ -471,7 +551,7 @@ struct Validator {
                 }
             }
             if let limit = quota.volumeStorage {
-                let volumes = inSourceOrder(state.volumes.filter { $0.project == project.name })
+                let volumes = volumesByProject[project.name] ?? []
                 var sum = ByteSize.zero
                 for volume in volumes {
                     sum = sum + volume.spec.size
@@ -495,10 +575,16 @@ struct Validator {
             room[host.name] = Room(vcpus: Double(capacity.vcpus) * host.spec.overcommit.cpu,
                                    memory: Double(capacity.memory.bytes) * host.spec.overcommit.memory)
         }
+        // Without a host of known capacity there is nothing to check (and no instance to look at).
+        guard !room.isEmpty else { return }
+        let everyHostSized = room.count == state.hosts.count
         let hostsByName = Dictionary(state.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var unpinned: [Instance] = []
-        for instance in inSourceOrder(state.instances) {
-            guard let hostName = instance.spec.host else { unpinned.append(instance); continue }
+        for instance in instanceOrder.map({ state.instances[$0] }) {
+            guard let hostName = instance.spec.host else {
+                if everyHostSized { unpinned.append(instance) }
+                continue
+            }
             guard var left = room[hostName], let host = hostsByName[hostName] else { continue }
             left.vcpus -= Double(instance.spec.vcpus)
             left.memory -= Double(instance.spec.memory.bytes)
@@ -511,7 +597,7 @@ struct Validator {
             room[hostName] = left
         }
         // Unpinned instances can go anywhere; only check them when every host's capacity is known.
-        guard !unpinned.isEmpty, room.count == state.hosts.count, !room.isEmpty else { return }
+        guard !unpinned.isEmpty, everyHostSized else { return }
         // First fit, largest first: the same placement the scheduler makes.
         let ordered = unpinned.sorted {
             ($0.spec.memory, $0.spec.vcpus, $1.id) > ($1.spec.memory, $1.spec.vcpus, $0.id)
