@@ -127,7 +127,9 @@ struct SchedulingPlannerTests {
         let state = try Self.cloud(instances: 2)
         let outcome = Self.plan(state, Self.hosts(state, unreadable: "tb2"))
         #expect(Self.placed(outcome).isEmpty, "an instance may already run on tb2: no second copy")
-        #expect(outcome.plan.diagnostics.contains { $0.severity == .warning && $0.message.contains("not placed while tb2 cannot be read") })
+        let waiting = outcome.plan.diagnostics.filter { $0.severity == .warning && $0.message.contains("is not placed while tb2 cannot be read") }
+        #expect(waiting.count == 2, "one warning per instance, at its manifest: \(outcome.plan.diagnostics)")
+        #expect(waiting.allSatisfy { $0.location?.file == "cloud.yaml" })
         #expect(!outcome.plan.hasErrors)
     }
 

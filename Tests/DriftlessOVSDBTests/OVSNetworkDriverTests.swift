@@ -508,7 +508,7 @@ final class OVSNetworkDriverTests: XCTestCase {
             }
         }
         do {
-            _ = try OVSNetworkDriver(host: host(endpoint: "ssl:1.2.3.4:6640"))
+            _ = try OVSNetworkDriver(host: host(endpoint: "ptcp:6640"))
             XCTFail("an unsupported endpoint must be refused")
         } catch let error as OVSNetworkDriverError {
             XCTAssertEqual(error.failureKind, .terminal)

@@ -23,8 +23,8 @@ struct Placement {
 /// - A new instance whose volumes already exist goes where they are (their data is there).
 /// - Any other new instance is scheduled; a cloud without room for it is a plan error naming, per host,
 ///   the constraint that failed.
-/// - While a host cannot be read, new unpinned instances are not placed: one may already run on that host,
-///   and placing it elsewhere would make a second copy.
+/// - While a host cannot be read, new unpinned instances are not placed (a warning at each): one may
+///   already run on that host, and placing it elsewhere would make a second copy.
 /// - A volume stays where it exists, else goes with the instance that lists it, else to the first host
 ///   that is read and schedulable.
 /// - An instance that runs on one host and is pinned to another would move: that is refused with a plan
@@ -65,7 +65,6 @@ enum PlacementPhase {
 
         // New instances, pinned ones first (they are not the scheduler's to move), then by name.
         pending.sort { ($0.spec.host == nil ? 1 : 0, $0.id) < ($1.spec.host == nil ? 1 : 0, $1.id) }
-        var waiting: [String] = []
         for instance in pending {
             let request = request(for: instance)
             let required = instance.spec.volumes.compactMap { volumeOn[ObjectID(.volume, project: instance.project, $0)] }.first
@@ -87,7 +86,10 @@ enum PlacementPhase {
                 continue
             }
             guard unreadable.isEmpty else {
-                waiting.append(instance.id.qualifiedName)
+                // At the instance's manifest, so its project's users see it.
+                placement.diagnostics.append(Diagnostic(
+                    .warning, at: instance.source?.location,
+                    "instance \(instance.id.qualifiedName) is not placed while \(unreadable.joined(separator: ", ")) cannot be read: it may run there already"))
                 continue
             }
             switch scheduler.place(request) {
@@ -98,11 +100,6 @@ enum PlacementPhase {
                 placement.diagnostics.append(Diagnostic(.error, at: instance.source?.location, field: "spec", noRoom.description,
                                                         hint: "add a host, free one, raise its capacity or overcommit, or relax spec.placement"))
             }
-        }
-        if !waiting.isEmpty {
-            placement.diagnostics.append(Diagnostic(
-                .warning, at: nil,
-                "not placed while \(unreadable.joined(separator: ", ")) cannot be read (they may run there already): \(waiting.joined(separator: ", "))"))
         }
 
         // Volumes: where they exist, else with their instance, else on the first host that can be used.
