@@ -63,8 +63,10 @@ cleanup() {
     done
     ovs-vsctl --if-exists del-br br-int && echo "removed bridge br-int"
     scripts/physnet.sh down "$PHYS_IFACE" "$ROUTER"
-    rm -rf "$WORK" /var/lib/driftless/pools
-    echo "removed $WORK and /var/lib/driftless/pools (the image $IMAGE is kept)"
+    # The lab's two pool directories only: /var/lib/driftless/pools itself is where the test bed's hosts
+    # mount their own pools (scripts/testbed.sh), and removing it would detach them.
+    rm -rf "$WORK" /var/lib/driftless/pools/volumes /var/lib/driftless/pools/images
+    echo "removed $WORK and the lab's pools under /var/lib/driftless/pools (the image $IMAGE is kept)"
 }
 
 if [ "${1:-}" = "--cleanup" ]; then
