@@ -368,8 +368,9 @@ host_processes() { # host_processes HOST
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     ns="$(readlink "/proc/$pid/ns/mnt")"
     for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "$pid"
+        if [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ]; then echo "$pid"; fi
     done
+    return 0
 }
 
 remove_host() { # remove_host HOST
