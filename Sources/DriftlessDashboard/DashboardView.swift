@@ -205,8 +205,7 @@ public struct DashboardView: Sendable {
         }
 
         if grant.cloudAdmin {
-            let declaredHosts = state.hosts.isEmpty ? [DesiredState.defaultHost] : state.hosts
-            hosts = declaredHosts.map { host in
+            hosts = state.effectiveHosts.map { host in
                 let observation = input.hosts.first { $0.target.name == host.name }
                 let running = observation?.compute.value?.instances ?? []
                 let capacity = host.spec.capacity

@@ -66,7 +66,7 @@ public final class Reconciler: @unchecked Sendable {
     }
 
     public static func targets(of state: DesiredState) -> [HostTarget] {
-        (state.hosts.isEmpty ? [DesiredState.defaultHost] : state.hosts).map(HostTarget.init)
+        state.effectiveHosts.map(HostTarget.init)
     }
 
     /// Connects to the commit's hosts.

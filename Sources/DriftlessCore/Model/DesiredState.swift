@@ -16,6 +16,9 @@ public struct DesiredState: Sendable {
     public static let defaultHost = Host(
         id: ObjectID(.host, "local"), meta: ObjectMeta(name: "local"), spec: HostSpec(), source: nil)
 
+    /// The hosts to drive: those declared, or the default host when none is.
+    public var effectiveHosts: [Host] { hosts.isEmpty ? [Self.defaultHost] : hosts }
+
     /// How many objects were declared (the default host is not counted).
     public var declaredCount: Int {
         (usesDefaultHost ? 0 : hosts.count) + projects.count + users.count + images.count + networks.count

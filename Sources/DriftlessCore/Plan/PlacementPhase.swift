@@ -71,7 +71,7 @@ enum PlacementPhase {
             let fixed = instance.spec.host.flatMap { context.hostsByName[$0] } ?? required
             if let fixed {
                 guard fixed.isKnown else { continue }
-                if let schedulerHost = scheduler.hosts.first(where: { $0.name == fixed.target.name }),
+                if let schedulerHost = scheduler.host(named: fixed.target.name),
                    let problem = scheduler.problem(placing: request, on: schedulerHost) {
                     let why = instance.spec.host != nil ? "it is pinned to \(fixed.target.name)" : "its volumes are on \(fixed.target.name)"
                     placement.diagnostics.append(Diagnostic(

@@ -59,10 +59,7 @@ struct PlanContext {
         volumesByHost = volumes
         portsByHost = ports
         self.runsOn = runsOn
-        func names(_ state: DesiredState) -> Set<String> {
-            Set((state.hosts.isEmpty ? [DesiredState.defaultHost] : state.hosts).map(\.name))
-        }
-        let declared = names(desired), before = previous.map(names) ?? []
+        let declared = Set(desired.effectiveHosts.map(\.name)), before = Set(previous?.effectiveHosts.map(\.name) ?? [])
         retired = Set(hosts.map(\.target.name).filter { !declared.contains($0) && before.contains($0) })
     }
 

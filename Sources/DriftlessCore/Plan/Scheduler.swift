@@ -121,6 +121,9 @@ public struct Scheduler: Sendable {
         byName = Dictionary(hosts.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The host named `name`, if the scheduler has it.
+    public func host(named name: String) -> Host? { byName[name] }
+
     /// Counts an instance that stays on `host` (it runs there, or is pinned there).
     public mutating func claim(_ request: Request, on host: String, new: Bool = false) {
         var used = usage[host, default: Usage()]
