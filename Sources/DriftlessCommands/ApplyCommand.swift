@@ -45,6 +45,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow an empty commit, or a plan deleting more than half of the managed objects.")
     var allowMassDelete = false
 
+    @Flag(name: .long, help: "Allow moving instances to other hosts: each stops, its disks are copied, it starts there.")
+    var allowMove = false
+
     @Option(name: .long, help: ArgumentHelp("How many steps run at once.", valueName: "n"))
     var parallel: Int = 4
 
@@ -104,7 +107,7 @@ struct ApplyCommand: AsyncParsableCommand {
         reportInterrupted(recovered)
         let source = try reconciler.source(location, path: self.source.path ?? saved?.path ?? "")
         let previous = try reconciler.previousState(in: source)?.state
-        let policy = ConvergePolicy(purpose: .apply, allowReplace: allowReplace, allowMassDelete: allowMassDelete, dryRun: dryRun,
+        let policy = ConvergePolicy(purpose: .apply, allowReplace: allowReplace, allowMassDelete: allowMassDelete, allowMove: allowMove, dryRun: dryRun,
                                     parallelism: parallel, shutdownTimeout: .seconds(shutdownTimeout))
         let (format, yes) = (self.format, self.yes)
         let printer = ProgressPrinter()

@@ -37,6 +37,9 @@ struct DriftCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --heal: allow replacing instances and destroying data.")
     var allowReplace = false
 
+    @Flag(name: .long, help: "With --heal: allow moving instances to other hosts (they restart there).")
+    var allowMove = false
+
     @Option(name: .long, help: ArgumentHelp("With --heal: how many steps run at once.", valueName: "n"))
     var parallel: Int = 4
 
@@ -94,7 +97,8 @@ struct DriftCommand: AsyncParsableCommand {
         guard heal && !(check.planned.plan.isEmpty && check.planned.steps.isEmpty) else { return (report, nil) }
         printReport(report)
         let printer = ProgressPrinter()
-        let policy = ConvergePolicy(purpose: .heal, allowReplace: allowReplace, allowMassDelete: false, parallelism: parallel)
+        let policy = ConvergePolicy(purpose: .heal, allowReplace: allowReplace, allowMassDelete: false, allowMove: allowMove,
+                                    parallelism: parallel)
         let outcome = try await reconciler.converge(.planned(check.planned), policy: policy, sessions: { _ in sessions },
                                                     hooks: ConvergeHooks(progress: { printer.handle($0) }))
         switch outcome {

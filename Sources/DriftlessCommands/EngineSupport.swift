@@ -98,6 +98,8 @@ final class ProgressPrinter: @unchecked Sendable {
             line = "\(counter) \(paint("FAILED   ", "31")) \(event.step)\(elapsed(event.step)): \(event.detail ?? "")"
         case .skipped:
             line = "\(counter) \(paint("skipped  ", "33")) \(event.step): \(event.detail ?? "")"
+        case .progress:
+            line = "\(counter) \(paint("         ", "0")) \(event.step): \(event.detail ?? "")\(elapsed(event.step))"
         }
         Terminal.writeError(line + "\n")
     }

@@ -63,6 +63,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow an empty commit or a plan deleting more than half of the managed objects.")
     var allowMassDelete = false
 
+    @Flag(name: .long, help: "Allow plans that move instances to other hosts (they restart there).")
+    var allowMove = false
+
     @Option(name: .long, help: ArgumentHelp("How many steps run at once (1 to 64).", valueName: "n"))
     var parallel: Int = 4
 
@@ -136,7 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
                 repository: repo, branch: branch, path: path, stateDirectory: stateOptions.directory,
                 pollInterval: try pollInterval, driftInterval: try driftCheckInterval, heal: heal,
                 listenHost: String(parts[0]), listenPort: Int(parts[1]) ?? 8080, webhookSecret: secret,
-                acceptHistoryRewrite: acceptHistoryRewrite, allowReplace: allowReplace, allowMassDelete: allowMassDelete,
+                acceptHistoryRewrite: acceptHistoryRewrite, allowReplace: allowReplace, allowMassDelete: allowMassDelete, allowMove: allowMove,
                 parallelism: parallel, notifyURL: notifyURL.flatMap(URL.init(string:)),
                 notifyFormat: ServeConfiguration.NotifyFormat(rawValue: notifyFormat) ?? .json,
                 imageDirectories: imageOptions.directories)

@@ -15,6 +15,8 @@ public struct ConvergePolicy: Sendable {
     public var allowReplace: Bool
     /// Waives the empty-commit and mass-delete rules.
     public var allowMassDelete: Bool
+    /// Allows moves of instances to other hosts (they stop, their disks are copied, they start there).
+    public var allowMove: Bool
     /// Stops after the guard: the outcome is `.planned`, nothing is recorded or changed.
     public var dryRun: Bool
     /// How many steps run at once.
@@ -22,9 +24,10 @@ public struct ConvergePolicy: Sendable {
     /// How long a deleted instance may take to shut down before it is powered off.
     public var shutdownTimeout: Duration
 
-    public init(purpose: Purpose = .apply, allowReplace: Bool = false, allowMassDelete: Bool = false, dryRun: Bool = false,
-                parallelism: Int = 4, shutdownTimeout: Duration = .seconds(20)) {
+    public init(purpose: Purpose = .apply, allowReplace: Bool = false, allowMassDelete: Bool = false, allowMove: Bool = false,
+                dryRun: Bool = false, parallelism: Int = 4, shutdownTimeout: Duration = .seconds(20)) {
         self.purpose = purpose
+        self.allowMove = allowMove
         self.allowReplace = allowReplace
         self.allowMassDelete = allowMassDelete
         self.dryRun = dryRun
@@ -33,7 +36,7 @@ public struct ConvergePolicy: Sendable {
     }
 
     /// The guard this policy applies; the same rules for every caller.
-    public var guardRules: ApplyGuard { ApplyGuard(allowMassDelete: allowMassDelete, allowReplace: allowReplace) }
+    public var guardRules: ApplyGuard { ApplyGuard(allowMassDelete: allowMassDelete, allowReplace: allowReplace, allowMove: allowMove) }
 
     public var applierOptions: Applier.Options { Applier.Options(parallelism: parallelism, shutdownTimeout: shutdownTimeout) }
 

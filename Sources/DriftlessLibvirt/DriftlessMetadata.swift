@@ -36,6 +36,10 @@ public struct DriftlessMetadata: Sendable, Equatable {
     public var rootDisk: String?
     /// The guest accounts the seed carries, as plans show them (`alice (sudo, 1 key), bob (1 key)`).
     public var users: String?
+    /// A move under way: the host the domain is going to (on the old host), or came from (on the new one,
+    /// until the move ends).
+    public var movingTo: String?
+    public var movedFrom: String?
 
     /// Creates a record.
     public init(kind: String, project: String, name: String, specHash: String, commit: String,
@@ -58,7 +62,8 @@ public struct DriftlessMetadata: Sendable, Equatable {
     }
 
     private static var optionalFields: [(String, WritableKeyPath<DriftlessMetadata, String?>)] {
-        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner), ("rootDisk", \.rootDisk), ("users", \.users)]
+        [("image", \.image), ("seedHash", \.seedHash), ("owner", \.owner), ("rootDisk", \.rootDisk), ("users", \.users),
+         ("movingTo", \.movingTo), ("movedFrom", \.movedFrom)]
     }
 
     /// The record as an element; `prefixed` gives `<driftless:instance xmlns:driftless=…>`,

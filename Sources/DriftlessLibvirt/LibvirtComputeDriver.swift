@@ -133,7 +133,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
             nics: persistent.interfaces.map {
                 ObservedNIC(mac: $0.mac ?? "", interfaceID: $0.interfaceID, bridge: $0.bridge, vlan: $0.vlanTag,
                             offloadsOff: $0.offloadsOff)
-            }, seedUsers: marker.users)
+            }, seedUsers: marker.users, movingTo: marker.movingTo, movedFrom: marker.movedFrom)
     }
 
     // MARK: - Create
@@ -359,6 +359,64 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
                 try domain.create()
             }
             return InstanceUpdate(effects: changes.effects, notes: notes)
+        }
+    }
+
+    // MARK: - Move
+
+    public func prepareMove(_ observed: ObservedInstance, to host: String, shutdownTimeout: Duration) async throws {
+        let domain = try await blocking { [self] connection -> LibvirtDomain in
+            guard let domain = try connection.domainIfPresent(name: observed.domainName),
+                  let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue
+            else { throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name) }
+            try domain.setAutostart(false)
+            return domain
+        }
+        if try await blocking({ try domain.isActive() }) { try await powerOff(domain, timeout: shutdownTimeout) }
+        try await blocking { [self] in
+            guard var marker = try domain.driftlessMetadata(.config) else {
+                throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name)
+            }
+            marker.movingTo = host
+            marker.movedFrom = nil
+            try domain.setDriftlessMetadata(marker, .config)
+        }
+    }
+
+    public func arrive(_ request: InstanceRequest, from host: String) async throws -> ObservedInstance {
+        let seed = try await seedImage(for: request)
+        return try await blocking { [self] connection in
+            if let existing = try connection.domainIfPresent(name: request.domainName) {
+                guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
+                      marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
+                else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+                return try observe(existing, name: request.domainName, marker: marker)
+            }
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            guard let root = try pool.volumeIfPresent(name: request.rootDisk.volumeName) else {
+                throw LibvirtDriverError.other("the root disk \(request.rootDisk.volumeName) was not copied here", host: target.name)
+            }
+            let seedPath = try ensureSeed(seed, for: request, in: pool, replace: true)
+            var xml = domainXML(for: request, rootPath: try root.path(), seedPath: seedPath, type: try virtType())
+            xml.metadata?.movedFrom = host
+            let domain = try connection.defineDomain(xml)
+            try domain.setAutostart(false)
+            return try observe(domain, name: request.domainName, marker: xml.metadata ?? metadata(for: request))
+        }
+    }
+
+    public func settle(_ request: InstanceRequest) async throws -> ObservedInstance {
+        try await blocking { [self] connection in
+            guard let domain = try connection.domainIfPresent(name: request.domainName),
+                  let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue
+            else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+            var settled = marker
+            settled.movingTo = nil
+            settled.movedFrom = nil
+            try domain.setDriftlessMetadata(settled, try domain.isActive() ? [.live, .config] : .config)
+            try domain.setAutostart(request.power == .running)
+            if request.power == .running, try !domain.isActive() { try domain.create() }
+            return try observe(domain, name: request.domainName, marker: settled)
         }
     }
 

@@ -230,6 +230,58 @@ public final class LibvirtStorageDriver: StorageDriver, @unchecked Sendable {
         try ownership.forget(host: target.name, pool: target.storagePool.name, volume: volume.volumeName)
     }
 
+    // MARK: - Moves
+
+    public func read(volumeAt path: String) async throws -> any VolumeReader {
+        let connection = self.connection
+        return try await blocking { [self] in
+            let volume = try connection.lookupStorageVolume(path: path)
+            return LibvirtVolumeReader(stream: try volume.startDownload(), length: try volume.physicalSize(),
+                                       connection: connection, host: target.name)
+        }
+    }
+
+    /// Made as a raw file of exactly the bytes coming, then written through an upload stream: the bytes
+    /// are the old host's file as it is (a qcow2 overlay keeps its header, so its backing image is named
+    /// by the same path), and a pool refresh reads its format and size from them.
+    public func receive(_ incoming: IncomingVolume, from source: any VolumeReader) async throws -> String {
+        let (volume, stream): (LibvirtStorageVolume, LockedStream) = try await blocking { [self] in
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            if let existing = try pool.volumeIfPresent(name: incoming.volumeName) {
+                if incoming.recorded {
+                    let owner = try ownership.owner(host: target.name, pool: target.storagePool.name, volume: incoming.volumeName)
+                    let pending = try ownership.pendingVolumes(host: target.name, pool: target.storagePool.name)[incoming.volumeName]
+                    guard owner == incoming.id || pending == incoming.id
+                    else { throw LibvirtDriverError.collision(domain: incoming.volumeName, host: target.name) }
+                }
+                // What an interrupted move left: the old host's copy is still the one that counts.
+                try existing.delete()
+            }
+            if incoming.recorded {
+                try ownership.recordPending(host: target.name, pool: target.storagePool.name, volume: incoming.volumeName, owner: incoming.id)
+            }
+            let volume = try pool.createVolume(StorageVolumeXML(name: incoming.volumeName, capacity: source.length, format: .raw))
+            return (volume, LockedStream(try volume.startUpload(length: source.length)))
+        }
+        do {
+            while let chunk = try await source.next() {
+                try await blocking { try stream.use { try $0.send(chunk) } }
+            }
+            try await blocking { try stream.use { try $0.finish() } }
+        } catch {
+            stream.use { $0.abort() }
+            throw driverError(error, host: target.name)
+        }
+        return try await blocking { [self] in
+            let pool = try connection.lookupStoragePool(name: target.storagePool.name)
+            try pool.refresh()
+            if incoming.recorded {
+                try ownership.record(host: target.name, pool: target.storagePool.name, volume: incoming.volumeName, owner: incoming.id)
+            }
+            return try volume.path()
+        }
+    }
+
     func deleteOwned(pool poolName: String, volume name: String, owner: ObjectID) async throws {
         try await blocking { [self] in
             guard let pool = try connection.storagePoolIfPresent(name: poolName),
@@ -268,5 +320,55 @@ public enum ImageImportError: DriverError, Equatable {
         case let .unsafeImage(image, reason): "\(image): refused: \(reason)"
         case let .shrinkRefused(volume, from, to): "volume \(volume) cannot shrink from \(from) to \(to)"
         }
+    }
+}
+
+/// A stream used by one owner, one call at a time, from whichever thread of the connection's pool runs
+/// the call: the lock makes each call see the last one's effects.
+final class LockedStream: @unchecked Sendable {
+    private let stream: LibvirtStream
+    private let lock = NSLock()
+
+    init(_ stream: LibvirtStream) {
+        self.stream = stream
+    }
+
+    func use<T>(_ body: (LibvirtStream) throws -> T) rethrows -> T {
+        try lock.withLock { try body(stream) }
+    }
+}
+
+/// The bytes of a volume on the old host of a move, downloaded a MiB at a time (`virStorageVolDownload`)
+/// on that host's connection threads.
+final class LibvirtVolumeReader: VolumeReader, @unchecked Sendable {
+    static let chunkSize = 1 << 20
+    let length: UInt64
+    private let stream: LockedStream
+    private let connection: LibvirtConnection
+    private let host: String
+    private let finished = LockedValue(false)
+
+    init(stream: LibvirtStream, length: UInt64, connection: LibvirtConnection, host: String) {
+        self.stream = LockedStream(stream)
+        self.length = length
+        self.connection = connection
+        self.host = host
+    }
+
+    func next() async throws -> Data? {
+        if finished.value { return nil }
+        let stream = self.stream
+        let chunk = try await connection.perform(host: host) {
+            try stream.use { stream -> Data in
+                let data = try stream.receive(upTo: Self.chunkSize)
+                if data.isEmpty { try stream.finish() }
+                return data
+            }
+        }
+        if chunk.isEmpty {
+            finished.value = true
+            return nil
+        }
+        return chunk
     }
 }

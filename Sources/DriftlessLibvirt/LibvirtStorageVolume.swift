@@ -66,6 +66,32 @@ public final class LibvirtStorageVolume: @unchecked Sendable {
         return Info(type: info.type, capacity: info.capacity, allocation: info.allocation)
     }
 
+    /// How many bytes the volume's file holds (`virStorageVolGetInfoFlags` with
+    /// `VIR_STORAGE_VOL_GET_PHYSICAL`): for a qcow2 file what it holds, not its virtual size.
+    public func physicalSize() throws(LibvirtError) -> UInt64 {
+        var info = virStorageVolInfo()
+        try libvirtCall("virStorageVolGetInfoFlags", connectionState) {
+            virStorageVolGetInfoFlags(pointer, &info, UInt32(VIR_STORAGE_VOL_GET_PHYSICAL.rawValue))
+        }
+        return info.allocation
+    }
+
+    /// Starts reading the whole volume's file through a stream (`virStorageVolDownload`); the caller
+    /// receives from it until it is empty, then finishes it.
+    func startDownload() throws(LibvirtError) -> LibvirtStream {
+        let stream = try connection.makeStream()
+        try libvirtCall("virStorageVolDownload", connectionState) { virStorageVolDownload(pointer, stream.pointer, 0, 0, 0) }
+        return stream
+    }
+
+    /// Starts writing `length` bytes into the volume's file from offset 0 through a stream
+    /// (`virStorageVolUpload`); the caller sends them, then finishes it.
+    func startUpload(length: UInt64) throws(LibvirtError) -> LibvirtStream {
+        let stream = try connection.makeStream()
+        try libvirtCall("virStorageVolUpload", connectionState) { virStorageVolUpload(pointer, stream.pointer, 0, length, 0) }
+        return stream
+    }
+
     /// The volume XML (`virStorageVolGetXMLDesc`).
     public func xmlDescription() throws(LibvirtError) -> String {
         try libvirtString("virStorageVolGetXMLDesc", connectionState) { virStorageVolGetXMLDesc(pointer, 0) }

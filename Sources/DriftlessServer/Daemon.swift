@@ -281,7 +281,8 @@ public actor Daemon {
             }
             logger.info("reconciling a new commit", metadata: ["commit": "\(head.prefix(12))", "trigger": "\(reason)"])
             let policy = ConvergePolicy(purpose: .apply, allowReplace: configuration.allowReplace,
-                                        allowMassDelete: configuration.allowMassDelete, parallelism: configuration.parallelism)
+                                        allowMassDelete: configuration.allowMassDelete, allowMove: configuration.allowMove,
+                                        parallelism: configuration.parallelism)
             let source = fetched.source
             let outcome = try await reconciler.converge(
                 .revision(source, head, previous: applied?.state, after: applied),
@@ -493,7 +494,8 @@ public actor Daemon {
                 logger.info("healing drift", metadata: ["items": "\(report.items.count)"])
                 // The check's own plan is the heal: the same commit against the hosts as just observed.
                 let policy = ConvergePolicy(purpose: .heal, allowReplace: configuration.allowReplace,
-                                            allowMassDelete: configuration.allowMassDelete, parallelism: configuration.parallelism)
+                                            allowMassDelete: configuration.allowMassDelete, allowMove: configuration.allowMove,
+                                        parallelism: configuration.parallelism)
                 let outcome = try await reconciler.converge(.planned(check.planned), policy: policy, sessions: { _ in sessions },
                                                             hooks: stepLogging())
                 await handle(outcome, commit: applied.commit, started: started)

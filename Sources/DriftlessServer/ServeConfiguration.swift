@@ -28,6 +28,8 @@ public struct ServeConfiguration: Sendable {
     public var acceptHistoryRewrite: Bool
     public var allowReplace: Bool
     public var allowMassDelete: Bool
+    /// Plans that move instances to other hosts are applied (`--allow-move`).
+    public var allowMove: Bool
     public var parallelism: Int
     public var notifyURL: URL?
     public var notifyFormat: NotifyFormat
@@ -49,7 +51,7 @@ public struct ServeConfiguration: Sendable {
     public init(repository: String, branch: String? = nil, path: String = "", stateDirectory: String,
                 pollInterval: Duration = .seconds(60), driftInterval: Duration = .seconds(600), heal: Bool = false,
                 listenHost: String = "127.0.0.1", listenPort: Int = 8080, webhookSecret: [UInt8]? = nil,
-                acceptHistoryRewrite: Bool = false, allowReplace: Bool = false, allowMassDelete: Bool = false,
+                acceptHistoryRewrite: Bool = false, allowReplace: Bool = false, allowMassDelete: Bool = false, allowMove: Bool = false,
                 parallelism: Int = 4, notifyURL: URL? = nil, notifyFormat: NotifyFormat = .json,
                 eventDebounce: Duration = .milliseconds(150), imageDirectories: [String] = ["/var/lib/driftless/images"]) {
         self.repository = repository
@@ -65,6 +67,7 @@ public struct ServeConfiguration: Sendable {
         self.acceptHistoryRewrite = acceptHistoryRewrite
         self.allowReplace = allowReplace
         self.allowMassDelete = allowMassDelete
+        self.allowMove = allowMove
         self.parallelism = parallelism
         self.notifyURL = notifyURL
         self.notifyFormat = notifyFormat

@@ -39,6 +39,8 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
     private var volumes: [String: ObservedVolume] = [:]
     private var ports: [String: ObservedPort] = [:]
     private var unplugged: Set<String> = []
+    /// What volumes and root disks hold, by path, for the moves that copy them (absent: empty).
+    private var contents: [String: Data] = [:]
 
     /// Domains and volumes without Driftless's marker.
     public var unmanagedDomainNames: Set<String> = []
@@ -82,6 +84,16 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
             change(&instance)
             instances[id] = instance
         }
+    }
+
+    /// Writes into a volume or root disk at `path`, as a guest would.
+    public func write(_ data: Data, toVolumeAt path: String) {
+        lock.withLock { contents[path] = data }
+    }
+
+    /// What the volume or root disk at `path` holds (nil: it was never written).
+    public func contents(ofVolumeAt path: String) -> Data? {
+        lock.withLock { contents[path] }
     }
 
     /// Removes a port out of band, as `ovs-vsctl del-port` would (also one libvirt plugged).
@@ -150,7 +162,49 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
 
     public func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
         try await call("delete \(observed.id.name)")
-        lock.withLock { _ = instances.removeValue(forKey: observed.id) }
+        lock.withLock {
+            _ = instances.removeValue(forKey: observed.id)
+            if let root = observed.rootDiskPath { contents[root] = nil }
+        }
+    }
+
+    public func prepareMove(_ observed: ObservedInstance, to host: String, shutdownTimeout: Duration) async throws {
+        try await call("prepare-move \(observed.id.name)")
+        try lock.withLock {
+            guard var instance = instances[observed.id] else { throw Failure(failureKind: .terminal, description: "no domain \(observed.domainName)") }
+            instance.movingTo = host
+            instance.power = .stopped
+            instance.liveVCPUs = nil
+            instance.liveMemory = nil
+            instances[observed.id] = instance
+        }
+    }
+
+    public func arrive(_ request: InstanceRequest, from host: String) async throws -> ObservedInstance {
+        try await call("arrive \(request.id.name)")
+        return try lock.withLock {
+            if let existing = instances[request.id] { return existing }
+            var observed = Self.observed(request, uuid: UUID().uuidString.lowercased(), in: volumeDirectory)
+            guard let root = observed.rootDiskPath, contents[root] != nil else {
+                throw Failure(failureKind: .terminal, description: "no root disk copied for \(request.domainName)")
+            }
+            observed.power = .stopped
+            observed.liveVCPUs = nil
+            observed.liveMemory = nil
+            observed.movedFrom = host
+            instances[request.id] = observed
+            return observed
+        }
+    }
+
+    public func settle(_ request: InstanceRequest) async throws -> ObservedInstance {
+        try await call("settle \(request.id.name)")
+        return try lock.withLock {
+            guard let existing = instances[request.id] else { throw Failure(failureKind: .terminal, description: "no domain \(request.domainName)") }
+            let settled = Self.observed(request, uuid: existing.uuid, in: volumeDirectory)
+            instances[request.id] = settled
+            return settled
+        }
     }
 
     static func observed(_ request: InstanceRequest, uuid: String, in directory: String) -> ObservedInstance {
@@ -216,12 +270,36 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
 
     public func deleteVolume(_ volume: ObservedVolume) async throws {
         try await call("delete-volume \(volume.id.name)")
-        lock.withLock { _ = volumes.removeValue(forKey: volume.volumeName) }
+        lock.withLock {
+            _ = volumes.removeValue(forKey: volume.volumeName)
+            contents[volume.path] = nil
+        }
     }
 
     public func releaseVolume(_ volume: ObservedVolume) async throws {
         try await call("retain-volume \(volume.id.name)")
         lock.withLock { _ = volumes.removeValue(forKey: volume.volumeName) }
+    }
+
+    /// Reads what `write` put there, in chunks of 64 KiB.
+    public func read(volumeAt path: String) async throws -> any VolumeReader {
+        try await call("read \((path as NSString).lastPathComponent)")
+        return ChunkReader(lock.withLock { contents[path] } ?? Data())
+    }
+
+    public func receive(_ volume: IncomingVolume, from source: any VolumeReader) async throws -> String {
+        try await call("receive \(volume.volumeName)")
+        let path = "\(volumeDirectory)/\(volume.volumeName)"
+        var data = Data()
+        while let chunk = try await source.next() { data.append(chunk) }
+        lock.withLock {
+            contents[path] = data
+            if volume.recorded {
+                volumes[volume.volumeName] = ObservedVolume(id: volume.id, volumeName: volume.volumeName, path: path,
+                                                            capacity: volume.capacity, format: volume.format)
+            }
+        }
+        return path
     }
 
     // MARK: - NetworkDriver
@@ -253,5 +331,27 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
         volumePoolName = target.storagePool.name
         imagePoolName = target.imagePool.name
         return HostDrivers(target: target, compute: self, storage: self, network: self)
+    }
+}
+
+/// Bytes handed out a chunk at a time, as a libvirt download stream would.
+final class ChunkReader: VolumeReader, @unchecked Sendable {
+    private let data: Data
+    private let lock = NSLock()
+    private var offset = 0
+    let length: UInt64
+
+    init(_ data: Data) {
+        self.data = data
+        self.length = UInt64(data.count)
+    }
+
+    func next() async throws -> Data? {
+        lock.withLock {
+            guard offset < data.count else { return nil }
+            let end = min(data.count, offset + 65_536)
+            defer { offset = end }
+            return data.subdata(in: offset..<end)
+        }
     }
 }

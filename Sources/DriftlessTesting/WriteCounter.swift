@@ -29,6 +29,17 @@ public final class WriteCounter: ComputeDriver, StorageDriver, NetworkDriver, @u
     public func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws {
         count("delete"); try await compute.delete(observed, shutdownTimeout: shutdownTimeout)
     }
+    public func prepareMove(_ observed: ObservedInstance, to host: String, shutdownTimeout: Duration) async throws {
+        count("prepareMove"); try await compute.prepareMove(observed, to: host, shutdownTimeout: shutdownTimeout)
+    }
+    public func arrive(_ request: InstanceRequest, from host: String) async throws -> ObservedInstance {
+        count("arrive"); return try await compute.arrive(request, from: host)
+    }
+    public func settle(_ request: InstanceRequest) async throws -> ObservedInstance { count("settle"); return try await compute.settle(request) }
+    public func read(volumeAt path: String) async throws -> any VolumeReader { try await storage.read(volumeAt: path) }
+    public func receive(_ volume: IncomingVolume, from source: any VolumeReader) async throws -> String {
+        count("receive"); return try await storage.receive(volume, from: source)
+    }
     public func ensurePools() async throws { count("ensurePools"); try await storage.ensurePools() }
     public func observe() async throws -> StorageObservation { try await storage.observe() }
     public func importImage(_ request: ImageRequest) async throws -> ObservedImage { count("importImage"); return try await storage.importImage(request) }

@@ -50,6 +50,8 @@ struct PlannerTests {
                 instances.removeAll { $0.id == o.id }
             case .ensurePorts:
                 break  // Ports follow the running instances below, as libvirt plugs them.
+            case .moveInstance:
+                break  // One host here: moves are `MoveTests`'s, over in-memory hosts.
             }
         }
         // libvirt plugs a running domain's NICs into the bridge, with the VLAN tag of its definition.

@@ -133,7 +133,7 @@ struct SchedulingPlannerTests {
         #expect(!outcome.plan.hasErrors)
     }
 
-    @Test func aRunningInstancePinnedElsewhereIsAnErrorNotASecondCopy() throws {
+    @Test func aRunningInstancePinnedElsewhereMovesNeverASecondCopy() throws {
         var state = try Self.cloud(instances: 1)
         let hosts = Self.hosts(state)
         let first = Self.plan(state, hosts)
@@ -141,12 +141,17 @@ struct SchedulingPlannerTests {
         var after = hosts
         let index = try #require(after.firstIndex { $0.target.name == host })
         after[index] = PlannerTests.applied(first, onto: after[index])
-        state.instances[0].spec.host = host == "tb1" ? "tb2" : "tb1"
+        let elsewhere = host == "tb1" ? "tb2" : "tb1"
+        state.instances[0].spec.host = elsewhere
         let moved = Self.plan(state, after)
         #expect(Self.placed(moved).isEmpty, "no create on the new host")
-        #expect(moved.plan.hasErrors)
-        #expect(moved.plan.diagnostics.first?.message == "instance shop/web-1 runs on \(host); moving it to \(state.instances[0].spec.host ?? "") is not planned")
+        #expect(!moved.plan.hasErrors, "\(moved.plan.diagnostics)")
+        #expect(moved.plan.actions.map(\.action) == [.create, .move], "the image on the new host, then the move")
+        #expect(moved.plan.actions.last?.changes.first?.summary == "host: \(host) → \(elsewhere) (restarts)")
         #expect(!moved.steps.contains { if case .deleteInstance = $0.step { true } else { false } }, "nor a delete on the old one")
+        guard case let .moveInstance(move)? = moved.steps.last?.step else { Issue.record("expected a move step"); return }
+        #expect(move.from == host && move.to == elsewhere && move.arrived == nil)
+        #expect(move.request.nics.allSatisfy { $0.bridge == after.first { $0.target.name == elsewhere }?.target.bridge })
     }
 
     @Test func removingAHostThatStillRunsInstancesIsAPlanError() throws {

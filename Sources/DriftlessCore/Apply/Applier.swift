@@ -39,6 +39,9 @@ public struct ApplyEvent: Sendable, Equatable {
         case failed
         /// Not run because a step it depends on failed (or was skipped).
         case skipped
+        /// A milestone inside a long step (where a move stands: `MovePhase`), in `detail`; journalled
+        /// like the others, so a crash after it is on record.
+        case progress
     }
 
     public var step: String
@@ -131,6 +134,8 @@ public struct Applier: Sendable {
             case let .deleteInstance(host, observed):
                 deletesByInstance[host, default: [:]][observed.id] = index
                 for path in observed.volumePaths { detachers[host, default: [:]][path, default: []].append(index) }
+            case let .moveInstance(move):
+                instanceSteps[move.to, default: [:]][move.request.id, default: []].append(index)
             default: break
             }
         }
@@ -147,6 +152,9 @@ public struct Applier: Sendable {
                 for volume in request.volumes { if let id = volume.volume, let i = volumeSteps[host]?[id] { deps.insert(i) } }
             case let .deleteVolume(host, volume), let .retainVolume(host, volume):
                 deps.formUnion(detachers[host]?[volume.path] ?? [])
+            case let .moveInstance(move):
+                if move.arrived == nil, let i = importsByVolume["\(move.to) \(move.request.rootDisk.image.volumeName)"] { deps.insert(i) }
+                for volume in move.request.volumes { if let id = volume.volume, let i = volumeSteps[move.to]?[id] { deps.insert(i) } }
             case let .ensurePorts(host, set):
                 for port in set.ensure {
                     let id = ObjectID(.instance, project: port.identity.owner.project, port.identity.owner.instance)
@@ -224,7 +232,9 @@ public struct Applier: Sendable {
         while true {
             attempt += 1
             do {
-                let detail = try await execute(step)
+                let detail = try await execute(step) { milestone in
+                    try? await journal(ApplyEvent(step: key, phase: .progress, detail: milestone, done: finished.value, total: total))
+                }
                 try? await journal(ApplyEvent(step: key, phase: .succeeded, detail: detail, done: finished.increment(), total: total))
                 return .init(step: key, phase: .succeeded, detail: detail, attempts: attempt)
             } catch {
@@ -241,10 +251,14 @@ public struct Applier: Sendable {
         }
     }
 
-    /// Calls the driver for one step; returns a note for the journal.
-    func execute(_ step: ApplyStep) async throws -> String? {
+    /// Calls the driver for one step; returns a note for the journal. `progress` is told each milestone
+    /// of a long step.
+    func execute(_ step: ApplyStep, progress: @Sendable (String) async -> Void = { _ in }) async throws -> String? {
         guard let host = drivers[step.host] else { throw ApplyError.hostUnavailable(step.host) }
         switch step {
+        case let .moveInstance(move):
+            guard let source = drivers[move.from] else { throw ApplyError.hostUnavailable(move.from) }
+            return try await self.move(move, from: source, to: host, progress: progress)
         case let .importImage(_, request):
             let image = try await host.storage.importImage(request)
             return image.volumeName
@@ -269,6 +283,40 @@ public struct Applier: Sendable {
             try await host.network.apply(set)
             return nil
         }
+    }
+}
+
+extension Applier {
+    /// Carries out `move` (see `InstanceMove` for the order and why a kill anywhere converges).
+    func move(_ move: InstanceMove, from source: HostDrivers, to target: HostDrivers,
+              progress: @Sendable (String) async -> Void) async throws -> String {
+        if move.arrived == nil {
+            try await source.compute.prepareMove(move.observed, to: move.to, shutdownTimeout: options.shutdownTimeout)
+            await progress(MovePhase.stopped.rawValue)
+            var copied: UInt64 = 0
+            if let root = move.observed.rootDiskPath {
+                let reader = try await source.storage.read(volumeAt: root)
+                _ = try await target.storage.receive(move.rootDisk, from: reader)
+                copied += reader.length
+            }
+            for volume in move.volumes {
+                let reader = try await source.storage.read(volumeAt: volume.observed.path)
+                _ = try await target.storage.receive(volume.incoming, from: reader)
+                copied += reader.length
+            }
+            await progress(MovePhase.copied.rawValue + " \(ByteSize(bytes: copied))")
+            _ = try await target.compute.arrive(move.request, from: move.from)
+            await progress(MovePhase.arrived.rawValue)
+        }
+        // The new copy is the instance now: the old one goes, volumes first (a kill between leaves the old
+        // domain, which the next plan still recognises as the move's source).
+        for volume in move.volumes {
+            try await source.storage.deleteVolume(volume.observed)
+        }
+        try await source.compute.delete(move.observed, shutdownTimeout: options.shutdownTimeout)
+        await progress(MovePhase.departed.rawValue)
+        let settled = try await target.compute.settle(move.request)
+        return "on \(move.to) as \(settled.uuid)"
     }
 }
 

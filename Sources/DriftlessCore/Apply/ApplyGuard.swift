@@ -6,14 +6,19 @@
 /// - A plan that replaces an instance (new root disk) or destroys a volume's data needs a second yes.
 /// - A plan with errors (a collision, a volume that would shrink) is never applied; no flag allows it.
 ///
-/// Each rule has its flag (`--allow-mass-delete`, `--allow-replace`); a refusal names the flag.
+/// - A plan that moves an instance to another host (it stops, its disks are copied, it starts there)
+///   needs a yes of its own; finishing a move that was interrupted after its copy does not.
+///
+/// Each rule has its flag (`--allow-mass-delete`, `--allow-replace`, `--allow-move`); a refusal names the flag.
 public struct ApplyGuard: Sendable {
     public var allowMassDelete: Bool
     public var allowReplace: Bool
+    public var allowMove: Bool
 
-    public init(allowMassDelete: Bool = false, allowReplace: Bool = false) {
+    public init(allowMassDelete: Bool = false, allowReplace: Bool = false, allowMove: Bool = false) {
         self.allowMassDelete = allowMassDelete
         self.allowReplace = allowReplace
+        self.allowMove = allowMove
     }
 
     /// Why the plan may not be applied; empty when it may.
@@ -39,6 +44,13 @@ public struct ApplyGuard: Sendable {
             if !destructive.isEmpty {
                 let names = destructive.map { "\($0.action.rawValue) \($0.id.kind.rawValue.lowercased()) \($0.id.qualifiedName)" }
                 reasons.append("the plan loses data (\(names.joined(separator: "; "))); use --allow-replace to apply it")
+            }
+        }
+        if !allowMove {
+            let moves = plan.actions.filter(\.startsMove)
+            if !moves.isEmpty {
+                let names = moves.map { "\($0.id.qualifiedName) to \($0.host ?? "?")" }
+                reasons.append("the plan moves instances to other hosts, where they restart (\(names.joined(separator: "; "))); use --allow-move to apply it")
             }
         }
         return reasons

@@ -182,11 +182,20 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
     public var rootDiskPath: String?
     public var volumePaths: [String]
     public var nics: [ObservedNIC]
+    /// The host a move is taking this domain to, as marked in its metadata when the move began (the
+    /// domain is stopped, and its disks are being copied there).
+    public var movingTo: String?
+    /// The host this domain was moved from, as marked in its metadata when it was defined here (its disks
+    /// were copied in full); cleared once the move is finished.
+    public var movedFrom: String?
 
     public init(id: ObjectID, domainName: String, uuid: String, specHash: String, commit: String,
                 imageVolume: String?, seedHash: String?, owner: String? = nil, rootDiskSize: ByteSize? = nil, vcpus: Int,
                 memory: ByteSize, liveVCPUs: Int?, liveMemory: ByteSize?, power: Power, rootDiskPath: String?,
-                volumePaths: [String], nics: [ObservedNIC], seedUsers: String? = nil) {
+                volumePaths: [String], nics: [ObservedNIC], seedUsers: String? = nil, movingTo: String? = nil,
+                movedFrom: String? = nil) {
+        self.movingTo = movingTo
+        self.movedFrom = movedFrom
         self.seedUsers = seedUsers
         self.owner = owner
         self.rootDiskSize = rootDiskSize
@@ -300,6 +309,8 @@ public enum ChangeEffect: String, Sendable, Codable, Hashable {
     case replace
     /// Deletes data (a volume under `deletionPolicy: Delete`).
     case destroysData = "destroys-data"
+    /// The instance stops and starts again elsewhere (a move).
+    case restarts
 }
 
 /// Drives one host's libvirt domains.
@@ -318,6 +329,19 @@ public protocol ComputeDriver: Sendable {
     /// Stops (gracefully, then by force after `timeout`), undefines, and removes the root disk and seed;
     /// attached volumes are detached, never deleted.
     func delete(_ observed: ObservedInstance, shutdownTimeout: Duration) async throws
+
+    // A move (`InstanceMove`): the old host's domain is marked and stopped, its disks are copied by the
+    // storage drivers, the new host defines the domain on the copies, the old one is deleted, and the new
+    // one started.
+
+    /// Marks the domain as moving to `host` (`ObservedInstance.movingTo`), turns its autostart off, and
+    /// powers it off: ACPI, forced after `shutdownTimeout`. Idempotent.
+    func prepareMove(_ observed: ObservedInstance, to host: String, shutdownTimeout: Duration) async throws
+    /// Defines the domain of `request` on the root disk a move has copied here (with a fresh seed), marked
+    /// as moved from `host`, and does not start it. An existing domain of this instance is kept as it is.
+    func arrive(_ request: InstanceRequest, from host: String) async throws -> ObservedInstance
+    /// Ends a move here: the move mark cleared, autostart and power as `request` says.
+    func settle(_ request: InstanceRequest) async throws -> ObservedInstance
 }
 
 /// How Driftless names libvirt domains.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An image as it should be in a host's image pool.
 public struct ImageRequest: Sendable, Hashable, Codable {
     public var id: ObjectID
@@ -136,6 +138,13 @@ public protocol StorageDriver: Sendable {
     func deleteVolume(_ volume: ObservedVolume) async throws
     /// Stops managing a volume without touching its data (`deletionPolicy: Retain`).
     func releaseVolume(_ volume: ObservedVolume) async throws
+    /// Opens the volume (or root disk) at `path` in this host's pools, to read its bytes in order: the
+    /// sending side of a move.
+    func read(volumeAt path: String) async throws -> any VolumeReader
+    /// Makes `volume` in this host's storage pool from `source`'s bytes, replacing a copy an interrupted
+    /// move left (Driftless's, or recorded as pending); returns its path. A volume of that name that
+    /// Driftless does not own is a collision, never overwritten.
+    func receive(_ volume: IncomingVolume, from source: any VolumeReader) async throws -> String
 }
 
 /// How Driftless names what it keeps in pools, so that ownership is visible in `virsh vol-list`.
@@ -181,4 +190,34 @@ public protocol VolumeOwnership: Sendable {
     /// Volumes recorded as pending (started, never completed), by volume name.
     func pendingVolumes(host: String, pool: String) throws -> [String: ObjectID]
     func forget(host: String, pool: String, volume: String) throws
+}
+
+/// A volume's bytes as a move reads them from the old host, in order, a chunk at a time: the controller
+/// holds one chunk, never the volume.
+public protocol VolumeReader: Sendable {
+    /// How many bytes the file holds (for a qcow2 file, what it holds, not its virtual size).
+    var length: UInt64 { get }
+    /// The next chunk, nil at the end.
+    func next() async throws -> Data?
+}
+
+/// A volume a move makes on the new host from the old host's bytes.
+public struct IncomingVolume: Sendable, Hashable, Codable {
+    /// The Volume; for a root disk, its instance.
+    public var id: ObjectID
+    public var volumeName: String
+    public var format: DiskFormat
+    /// The size the guest sees, as on the old host.
+    public var capacity: ByteSize
+    /// Recorded as Driftless's once complete (Volumes); a root disk belongs to its instance's domain and
+    /// is not.
+    public var recorded: Bool
+
+    public init(id: ObjectID, volumeName: String, format: DiskFormat, capacity: ByteSize, recorded: Bool) {
+        self.id = id
+        self.volumeName = volumeName
+        self.format = format
+        self.capacity = capacity
+        self.recorded = recorded
+    }
 }

@@ -9,6 +9,7 @@ extension ApplyStep {
         case let .resizeVolume(_, v, _), let .deleteVolume(_, v), let .retainVolume(_, v): v.id.project
         case let .createInstance(_, r), let .updateInstance(_, r, _): r.id.project
         case let .deleteInstance(_, o): o.id.project
+        case let .moveInstance(move): move.request.id.project
         case let .ensurePorts(_, set):
             set.delete.isEmpty ? Self.single(Set(set.ensure.map(\.identity.owner.project))) : nil
         }
@@ -29,6 +30,7 @@ public enum StepKind: String, Sendable, Codable, CaseIterable {
     case createInstance = "create-instance"
     case updateInstance = "update-instance"
     case deleteInstance = "delete-instance"
+    case moveInstance = "move-instance"
     case ports
 }
 
@@ -44,6 +46,7 @@ extension ApplyStep {
         case .createInstance: .createInstance
         case .updateInstance: .updateInstance
         case .deleteInstance: .deleteInstance
+        case .moveInstance: .moveInstance
         case .ensurePorts: .ports
         }
     }
@@ -57,6 +60,7 @@ extension ApplyStep {
         case let .resizeVolume(_, v, _), let .deleteVolume(_, v), let .retainVolume(_, v): v.id.qualifiedName
         case let .createInstance(_, r), let .updateInstance(_, r, _): r.id.qualifiedName
         case let .deleteInstance(_, o): o.id.qualifiedName
+        case let .moveInstance(move): move.request.id.qualifiedName
         case let .ensurePorts(_, set):
             Set(set.ensure.map { "\($0.identity.owner.project)/\($0.identity.owner.instance)" } + set.delete).sorted().joined(separator: ",")
         }

@@ -11,6 +11,8 @@ public enum ApplyStep: Sendable {
     /// Recreates or corrects OVS ports of running instances (after an out-of-band `del-port`), or removes
     /// Driftless's ports whose NIC is gone.
     case ensurePorts(host: String, PortChangeSet)
+    /// A cold migration to `move.to` (`InstanceMove`); its host is the new one.
+    case moveInstance(InstanceMove)
 
     /// The host the step runs on.
     public var host: String {
@@ -19,6 +21,7 @@ public enum ApplyStep: Sendable {
              let .deleteVolume(host, _), let .retainVolume(host, _), let .createInstance(host, _),
              let .updateInstance(host, _, _), let .deleteInstance(host, _), let .ensurePorts(host, _):
             host
+        case let .moveInstance(move): move.to
         }
     }
 
@@ -33,6 +36,7 @@ public enum ApplyStep: Sendable {
         case let .createInstance(host, r): "create-instance \(r.id.qualifiedName)@\(host)"
         case let .updateInstance(host, r, _): "update-instance \(r.id.qualifiedName)@\(host)"
         case let .deleteInstance(host, o): "delete-instance \(o.id.qualifiedName)@\(host)"
+        case let .moveInstance(move): "move-instance \(move.request.id.qualifiedName)@\(move.from)>\(move.to)"
         case let .ensurePorts(host, set):
             "ports \(Set(set.ensure.map { "\($0.identity.owner.project)/\($0.identity.owner.instance)" } + set.trunks.map(\.interface) + set.delete).sorted().joined(separator: ","))@\(host)"
         }

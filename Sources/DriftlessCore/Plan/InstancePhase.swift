@@ -35,6 +35,11 @@ enum InstancePhase {
             let accounts = guestAccounts(instance, users: users)
             let request = self.request(for: instance, image: observedImage, nics: nics, accounts: accounts,
                                        volumes: volumes.attachments, context: context)
+            if let move = placement.moves[instance.id] {
+                if let step = self.move(instance, move, to: host, request: request, result: &result) { result.steps.append(step) }
+                for nic in request.nics { result.keptInterfaceIDs.insert(nic.identity.interfaceID) }
+                continue
+            }
             guard let observed = context.instancesByHost[host.target.name]?[instance.id] else {
                 let action = PlannedAction(action: .create, id: instance.id, host: host.target.name, source: instance.source?.location,
                                            changes: creation(of: instance, image: image, nics: nics, accounts: accounts,
@@ -65,6 +70,38 @@ enum InstancePhase {
             for nic in request.nics { result.keptInterfaceIDs.insert(nic.identity.interfaceID) }
         }
         return result
+    }
+
+    /// The move of `instance` to `host`: a plan error when it would also need a new root disk (one thing at
+    /// a time), else the action (`moves to H (restarts)`, the volumes it copies, what else changes on the
+    /// way) and its step.
+    static func move(_ instance: Instance, _ move: Placement.Move, to host: HostObservation, request: InstanceRequest,
+                     result: inout Result) -> (PlannedAction, ApplyStep)? {
+        let changes = InstanceChangeSet.between(request, move.observed)
+        if move.arrived == nil, changes.requiresReplacement {
+            result.diagnostics.append(Diagnostic(
+                .error, at: instance.source?.location,
+                "instance \(instance.id.qualifiedName) would move to \(host.target.name) and get a new root disk at once: \(changes.fieldChanges.filter { $0.effect == .replace }.map(\.field).joined(separator: ", "))",
+                hint: "change one thing at a time: move it first, then change its image or root disk"))
+            return nil
+        }
+        var fields = [FieldChange(field: "host", before: move.from.target.name, after: host.target.name,
+                                  effect: move.arrived == nil ? .restarts : nil)]
+        if !move.volumes.isEmpty {
+            fields.append(FieldChange(field: "volumes", before: nil, after: move.volumes.map { "\($0.id.name) (\($0.capacity), copied)" }.joined(separator: ", ")))
+        }
+        // Whatever else changed is in the definition made on the new host: it takes effect as it starts there.
+        if move.arrived == nil {
+            fields += changes.fieldChanges.map { FieldChange(field: $0.field, before: $0.before, after: $0.after, sensitive: $0.sensitive) }
+        }
+        let action = PlannedAction(action: .move, id: instance.id, host: host.target.name, source: instance.source?.location,
+                                   changes: fields, note: move.reason)
+        let volumes = move.volumes.map { volume in
+            InstanceMove.Volume(observed: volume, incoming: IncomingVolume(id: volume.id, volumeName: volume.volumeName,
+                                                                           format: volume.format, capacity: volume.capacity, recorded: true))
+        }
+        return (action, .moveInstance(InstanceMove(from: move.from.target.name, to: host.target.name, request: request,
+                                                   observed: move.observed, volumes: volumes, arrived: move.arrived)))
     }
 
     /// The instance's NICs on `host`, numbered per network, each with its address: the manifest's, else

@@ -8,6 +8,8 @@ public enum ActionKind: String, Sendable, Codable, Hashable, CaseIterable {
     /// The object's manifest is gone but its data is kept (`deletionPolicy: Retain`): Driftless detaches
     /// it and stops managing it.
     case retain
+    /// The instance goes to another host with its disks (a cold migration: it restarts there).
+    case move
 
     /// The Terraform-style marker of the action in text plans.
     public var symbol: String {
@@ -17,6 +19,7 @@ public enum ActionKind: String, Sendable, Codable, Hashable, CaseIterable {
         case .replace: "-/+"
         case .delete: "-"
         case .retain: "="
+        case .move: "->"
         }
     }
 }
@@ -59,6 +62,7 @@ extension ChangeEffect {
         case .reboot: "at next boot"
         case .replace: "replaces the instance: root disk data is lost"
         case .destroysData: "destroys data"
+        case .restarts: "restarts"
         }
     }
 }
@@ -83,6 +87,12 @@ public struct PlannedAction: Sendable, Codable, Hashable {
         self.source = source
         self.changes = changes
         self.note = note
+    }
+
+    /// Whether the action is a move that stops the instance and copies its disks (`--allow-move`); a move
+    /// that finishes one interrupted after the copy does not.
+    public var startsMove: Bool {
+        action == .move && changes.contains { $0.field == "host" && $0.effect == .restarts }
     }
 
     /// Whether the action loses data: a replace, a change that destroys data, or a volume delete.
@@ -120,6 +130,7 @@ public struct Plan: Sendable, Codable {
         public var replace = 0
         public var delete = 0
         public var retain = 0
+        public var move = 0
         public var volumesDestroyed = 0
     }
 
@@ -134,6 +145,7 @@ public struct Plan: Sendable, Codable {
             case .replace: s.replace += 1
             case .delete: s.delete += 1
             case .retain: s.retain += 1
+            case .move: s.move += 1
             }
             if action.id.kind == .volume && action.action == .delete { s.volumesDestroyed += 1 }
         }
@@ -147,6 +159,7 @@ public struct Plan: Sendable, Codable {
         var text = "\(s.create) to create, \(s.update) to update\(boot), \(s.replace) to replace, \(s.delete) to delete; "
         text += "\(s.volumesDestroyed) volume\(s.volumesDestroyed == 1 ? "" : "s") destroyed"
         if s.retain > 0 { text += "; \(s.retain) retained" }
+        if s.move > 0 { text += "; \(s.move) to move" }
         return text
     }
 }

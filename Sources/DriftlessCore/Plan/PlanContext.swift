@@ -24,6 +24,9 @@ struct PlanContext {
     let portsByHost: [String: [String: ObservedPort]]
     /// The first host each managed instance is found on.
     let runsOn: [ObjectID: HostObservation]
+    /// Every host each managed instance is found on, in host order: more than one only while a move is
+    /// between its copy and its end, or when a domain was copied by hand.
+    let foundOn: [ObjectID: [HostObservation]]
     /// Hosts observed that the commit no longer declares and the last applied commit (`previous`) did:
     /// looked at only to refuse removing a Host that still runs instances. Nothing is placed, changed or
     /// pruned on them. (A host observed that neither declares is planned like the others.)
@@ -45,10 +48,12 @@ struct PlanContext {
         var volumes: [String: [ObjectID: ObservedVolume]] = [:]
         var ports: [String: [String: ObservedPort]] = [:]
         var runsOn: [ObjectID: HostObservation] = [:]
+        var foundOn: [ObjectID: [HostObservation]] = [:]
         for host in hosts {
             for instance in host.compute.value?.instances ?? [] {
                 instances[host.target.name, default: [:]][instance.id] = instance
                 if runsOn[instance.id] == nil { runsOn[instance.id] = host }
+                foundOn[instance.id, default: []].append(host)
             }
             for volume in host.storage.value?.volumes ?? [] { volumes[host.target.name, default: [:]][volume.id] = volume }
             for port in host.ports.value ?? [] {
@@ -59,6 +64,7 @@ struct PlanContext {
         volumesByHost = volumes
         portsByHost = ports
         self.runsOn = runsOn
+        self.foundOn = foundOn
         let declared = Set(desired.effectiveHosts.map(\.name)), before = Set(previous?.effectiveHosts.map(\.name) ?? [])
         retired = Set(hosts.map(\.target.name).filter { !declared.contains($0) && before.contains($0) })
     }

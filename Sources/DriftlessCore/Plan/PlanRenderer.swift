@@ -12,6 +12,7 @@ public enum PlanRenderer {
             case .replace: "35"
             case .delete: "31"
             case .retain: "36"
+            case .move: "34"
             }
         }
         var lines: [String] = []
@@ -23,7 +24,7 @@ public enum PlanRenderer {
         for (project, actions) in grouped(plan.actions) {
             lines.append(paint(project.map { "project \($0)" } ?? "cloud-wide", "1"))
             for action in actions {
-                let host = action.host.map { " on \($0)" } ?? ""
+                let host = action.host.map { action.startsMove ? " moves to \($0) (restarts)" : " on \($0)" } ?? ""
                 let source = action.source.map { "  # \($0.file.escapingControlCharacters):\($0.line)" } ?? ""
                 lines.append("  " + paint("\(action.action.symbol) \(action.id.kind.rawValue.lowercased()) \(action.id.name)", colorCode(action.action)) + host + source)
                 for change in action.changes {
@@ -73,7 +74,7 @@ public enum PlanRenderer {
                 out += "```diff\n"
                 for action in actions {
                     let marker = action.action == .create ? "+" : action.action == .delete ? "-" : action.action == .retain ? " " : "!"
-                    out += "\(marker) \(action.action.symbol) \(action.id.kind.rawValue.lowercased()) \(escapeFence(action.id.name))\(action.host.map { " on \($0)" } ?? "")\n"
+                    out += "\(marker) \(action.action.symbol) \(action.id.kind.rawValue.lowercased()) \(escapeFence(action.id.name))\(action.host.map { action.startsMove ? " moves to \($0) (restarts)" : " on \($0)" } ?? "")\n"
                     if detail == .full {
                         for change in action.changes { out += "      \(escapeFence(change.summary))\n" }
                         if let note = action.note { out += "      (\(escapeFence(note)))\n" }

@@ -18,6 +18,11 @@ enum VolumePhase {
                                                      "host \(host.target.name) has a volume \(name) that Driftless does not manage; it is never overwritten (which volumes are Driftless's is recorded in the state directory: is this the one that made it?)"))
                 continue
             }
+            if placement.movingVolumes.contains(volume.id) {
+                // Copied by its instance's move, at the path the new host's pool gives it.
+                result.attachments[volume.id] = DiskAttachment(path: host.newVolumePath(name), format: volume.spec.format, volume: volume.id)
+                continue
+            }
             let observed = context.volumesByHost[host.target.name]?[volume.id]
             result.attachments[volume.id] = DiskAttachment(path: observed?.path ?? host.newVolumePath(name), format: volume.spec.format,
                                                            volume: volume.id)

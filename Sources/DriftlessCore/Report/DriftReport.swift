@@ -60,7 +60,7 @@ public struct DriftReport: Sendable, Codable {
         for action in plan.actions {
             let type: ItemKind = switch action.action {
             case .create: .missing
-            case .update, .replace: .drifted
+            case .update, .replace, .move: .drifted
             case .delete, .retain: .unexpected
             }
             let fields = type == .drifted
