@@ -53,7 +53,7 @@ final class MultiHostEndToEndTests: XCTestCase {
 
     /// The cloud: three Hosts reached over TLS/SSL, one project, the world's tiny image; `instances` are
     /// name → extra spec lines.
-    func write(_ instances: [(String, [String])]) throws {
+    func write(_ instances: [(String, [String])], volume: Bool = false) throws {
         var docs = ["""
             apiVersion: driftless.dev/v1
             kind: Project
@@ -84,6 +84,14 @@ final class MultiHostEndToEndTests: XCTestCase {
                   imagePool: {name: \(imagesPool), path: /var/lib/driftless/pools/\(world.id)/imgs}
                 """)
         }
+        if volume {
+            docs.append("""
+                apiVersion: driftless.dev/v1
+                kind: Volume
+                metadata: {name: data, project: \(world.project)}
+                spec: {size: 16MiB, format: raw}
+                """)
+        }
         for (name, extra) in instances {
             docs.append("""
                 apiVersion: driftless.dev/v1
@@ -97,6 +105,21 @@ final class MultiHostEndToEndTests: XCTestCase {
                 """ + (extra.contains { $0.hasPrefix("memory:") } ? extra : extra + ["memory: 64MiB"]).map { "\n  " + $0 }.joined())
         }
         try (docs.joined(separator: "\n---\n") + "\n").write(toFile: world.repo + "/cloud.yaml", atomically: true, encoding: .utf8)
+    }
+
+    func host(_ name: String) throws -> TestBedHost {
+        try XCTUnwrap(hosts.first { $0.name == name })
+    }
+
+    /// The volume `name` on `host` starts with the bytes of the file `proof`, as `virsh vol-download` reads it.
+    func assertVolume(_ name: String, on host: String, holds proof: String, line: UInt = #line) throws {
+        let copy = world.root + "/downloaded"
+        let download = try sh("virsh", "-c", self.host(host).libvirtURI, "vol-download", "--pool", volumesPool, name, copy)
+        XCTAssertEqual(download.status, 0, download.stderr, line: line)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: proof))
+        let actual = try Data(contentsOf: URL(fileURLWithPath: copy))
+        XCTAssertEqual(actual.count, 16 << 20, "the whole volume came along", line: line)
+        XCTAssertEqual(actual.prefix(expected.count), expected, "the volume's bytes on \(host)", line: line)
     }
 
     func sha256(_ path: String) throws -> String {
@@ -138,15 +161,63 @@ final class MultiHostEndToEndTests: XCTestCase {
                       full.stderr)
         XCTAssertEqual(placement(), placed, "a refused plan changes nothing")
 
-        // A host: change of an instance that exists never makes a second copy.
+        // A volume for a, and bytes in it written on its host from outside.
         let aHost = try XCTUnwrap(placed["a"]?.first)
-        let elsewhere = aHost == "tb1" ? "tb2" : "tb1"
-        try write([("a", ["host: \(elsewhere)"]), ("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3"])])
+        // The host with a vCPU free (2 each, 5 instances).
+        let elsewhere = try XCTUnwrap(hosts.map(\.name).first { name in name != aHost && perHost[name, default: 0] < 2 })
+        let others: [(String, [String])] = [("b", []), ("c", []), ("d", []), ("pinned", ["host: tb3"])]
+        try write([("a", ["volumes: [data]"])] + others, volume: true)
+        try world.commit("a volume for a")
+        let attach = try driftless("apply", "--yes")
+        XCTAssertEqual(attach.status, 0, attach.stdout + attach.stderr)
+        let proof = world.root + "/proof"
+        try Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: proof))
+        let volumeName = "vol-\(world.project).data.raw"
+        let upload = try sh("virsh", "-c", host(aHost).libvirtURI, "vol-upload", "--pool", volumesPool, volumeName, proof)
+        XCTAssertEqual(upload.status, 0, upload.stderr)
+
+        // A host: change is a move, refused without --allow-move, shown as one.
+        try write([("a", ["volumes: [data]", "host: \(elsewhere)"])] + others, volume: true)
         try world.commit("pin a elsewhere")
-        let move = try driftless("apply", "--yes")
-        XCTAssertEqual(move.status, 1, move.stdout + move.stderr)
-        XCTAssertTrue(move.stderr.contains("runs on \(aHost); moving it to \(elsewhere) is not planned"), move.stderr)
-        XCTAssertEqual(placement()["a"], [aHost], "still one domain, where it was")
+        let movePlan = try driftless("plan")
+        XCTAssertTrue(movePlan.stdout.contains("-> instance a moves to \(elsewhere) (restarts)"), movePlan.stdout)
+        XCTAssertTrue(movePlan.stdout.contains("host: \(aHost) → \(elsewhere) (restarts)"), movePlan.stdout)
+        XCTAssertTrue(movePlan.stdout.contains("volumes: data (16MiB, copied)"), movePlan.stdout)
+        let refused = try driftless("apply", "--yes")
+        XCTAssertEqual(refused.status, 1, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("use --allow-move to apply it"), refused.stderr)
+        XCTAssertEqual(placement()["a"], [aHost], "refused: still one domain, where it was")
+
+        // Killed once the new domain is defined (journal line 4: started, stopped, copied, arrived): both
+        // ends exist, and the next run finishes the move without being asked to move again.
+        let killed = try world.start("apply", ["--yes", "--allow-move", "--pki", TestBedHost.pkiDirectory],
+                                     environment: ["DRIFTLESS_FAULT_KILL_AFTER_JOURNAL_WRITES": "4"]).wait()
+        XCTAssertEqual(killed.status, 128 + SIGKILL, killed.stdout + killed.stderr)
+        XCTAssertEqual(placement()["a"]?.sorted(), [aHost, elsewhere].sorted(), "killed between the copy and the end")
+        XCTAssertEqual(try sh("virsh", "-c", host(aHost).libvirtURI, "domstate", "\(world.project).a").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines), "shut off", "the old domain is stopped")
+        let finish = try driftless("apply", "--yes")
+        XCTAssertEqual(finish.status, 0, finish.stdout + finish.stderr)
+        XCTAssertTrue(finish.stdout.contains("finishes the move from \(aHost)"), finish.stdout)
+        XCTAssertEqual(placement()["a"], [elsewhere], "one domain, on the new host")
+        try assertVolume(volumeName, on: elsewhere, holds: proof)
+        XCTAssertFalse(try sh("virsh", "-c", host(aHost).libvirtURI, "vol-list", volumesPool, "--name").stdout.contains(volumeName),
+                       "no copy left on \(aHost)")
+        XCTAssertEqual(try driftless("plan", "--detailed-exitcode").status, 0, "converged after the move")
+
+        // Back again, killed after the copy and before the new definition (line 3): the old domain is still
+        // the instance, and the next run moves it again.
+        try write([("a", ["volumes: [data]", "host: \(aHost)"])] + others, volume: true)
+        try world.commit("pin a back")
+        let killedEarly = try world.start("apply", ["--yes", "--allow-move", "--pki", TestBedHost.pkiDirectory],
+                                          environment: ["DRIFTLESS_FAULT_KILL_AFTER_JOURNAL_WRITES": "3"]).wait()
+        XCTAssertEqual(killedEarly.status, 128 + SIGKILL, killedEarly.stdout + killedEarly.stderr)
+        XCTAssertEqual(placement()["a"], [elsewhere], "the old domain only")
+        let again = try driftless("apply", "--yes", "--allow-move")
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssertEqual(placement()["a"], [aHost])
+        try assertVolume(volumeName, on: aHost, holds: proof)
+        XCTAssertEqual(try driftless("plan", "--detailed-exitcode").status, 0, "converged after the move back")
 
         // A host whose libvirtd is down gets no actions; the others converge.
         let down = try XCTUnwrap(hosts.first { $0.name != aHost && $0.name != "tb3" })
