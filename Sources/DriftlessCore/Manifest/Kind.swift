@@ -108,7 +108,7 @@ public enum Schemas {
         SchemaField("allowPrivateImageSources", .boolean, default: .boolean(false),
                     "Let image URLs point at loopback, link-local or metadata addresses (labs and tests only; every host must allow it)."),
         SchemaField("schedulable", .boolean, default: .boolean(true),
-                    "false drains the host: the scheduler places nothing new on it."),
+                    "false drains the host: the scheduler places nothing new on it, and moves the unpinned instances that run there (with --allow-move)."),
     ]
 
     public static let project: [SchemaField] = [
@@ -179,7 +179,7 @@ public enum Schemas {
         SchemaField("volumes", .list(.string(.name)), default: .emptyList, "Volumes of the project to attach."),
         SchemaField("users", .list(.string(.name)), default: .emptyList, "Users whose SSH keys the guest receives."),
         SchemaField("power", .enumeration(["running", "stopped"]), default: .string("running"), "The power state."),
-        SchemaField("host", .string(.name), "Pin to a host; otherwise the scheduler places the instance."),
+        SchemaField("host", .string(.name), "Pin to a host; otherwise the scheduler places the instance. Changing it moves a running instance there with its disks (with --allow-move)."),
         SchemaField("placement", .object([
             SchemaField("hostSelector", .stringMap, "Labels (a Host's metadata.labels) the host must carry, all of them."),
             SchemaField("group", .string(.name), "An instance group of the project, kept apart by antiAffinity."),

@@ -71,7 +71,7 @@ public struct HostSpec: Sendable, Codable, Hashable {
     public var overcommit = Overcommit()
     /// Whether image URLs may point at loopback, link-local or metadata addresses (labs and tests).
     public var allowPrivateImageSources = false
-    /// False drains the host: nothing new is placed on it.
+    /// False drains the host: nothing new is placed on it, and unpinned instances there move elsewhere.
     public var schedulable = true
 
     public init() {}
