@@ -216,6 +216,18 @@ struct HostileInputTests {
         #expect(error?.location == SourceLocation(file: "evil.yaml", line: line, column: column), "\(error?.description ?? "")")
     }
 
+    /// Found by the fuzzer in a 30-minute run: the empty value of an explicit key on a last line without a
+    /// line break is marked by libyaml on the line after; the schema's error about it points into the file.
+    @Test(arguments: [("? apiVersion               ", 1, 28), ("kind: Host\n? apiVersion", 2, 13), ("? apiVersion\n", 2, 1)])
+    func aNodeMarkedPastTheEndIsPlacedAtTheEnd(_ text: String, line: Int, column: Int) {
+        let (diagnostics, _) = load(text)
+        let located = diagnostics.items.filter { $0.description.contains("apiVersion: expected a string, got null") }
+        #expect(!located.isEmpty, "\(diagnostics.map(\.description))")
+        for diagnostic in located {
+            #expect(diagnostic.location?.line == line && diagnostic.location?.column == column, "\(diagnostic)")
+        }
+    }
+
     /// Found by the fuzzer: a reader error is located with libyaml's line breaks (here NEL), not only LF.
     @Test func readerErrorAfterAnUnusualLineBreakPointsIntoTheFile() {
         let (error, _) = onlyError("!|\u{85}\u{0}\u{0}0/*\u{0}")

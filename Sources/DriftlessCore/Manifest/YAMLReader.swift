@@ -31,6 +31,7 @@ public enum YAMLReader {
         let refused = YAMLPrecheck.problem(in: text, limits: limits, budget: budget, deadline: deadline)
         var documents: [Document] = []
         var composed = 0
+        let end = endOfText(text)
         do {
             // The basic resolver: Driftless types scalars itself (YAML 1.2 core), and Yams' regex-based
             // resolution of every mapping key (for its duplicate check) dominated parsing time; an explicit
@@ -39,7 +40,7 @@ public enum YAMLReader {
             while composed < refused?.document ?? Int.max, let root = try parser.nextRoot() {
                 composed += 1
                 let index = documents.count
-                guard let node = try convert(root, budget: &budget, limits: limits, deadline: deadline) else {
+                guard let node = try convert(root, budget: &budget, limits: limits, deadline: deadline, end: end) else {
                     continue
                 }
                 documents.append(Document(root: node, index: index))
@@ -59,6 +60,18 @@ public enum YAMLReader {
     /// without a final line break, libyaml counts one more line, and an editor cannot open line 9 of 8.
     static func withinFile(_ diagnostics: Diagnostics, text: String) -> Diagnostics {
         guard !diagnostics.isEmpty else { return diagnostics }
+        let end = endOfText(text)
+        return Diagnostics(diagnostics.items.map { diagnostic in
+            guard let location = diagnostic.location, location.line > end.line else { return diagnostic }
+            var moved = diagnostic
+            moved.location = SourceLocation(file: location.file, line: end.line, column: end.column)
+            return moved
+        })
+    }
+
+    /// The last position of `text` an editor can show: its last line (lines counted as libyaml counts
+    /// them), one past that line's last character.
+    static func endOfText(_ text: String) -> (line: Int, column: Int) {
         var lines = 1, lastLineLength = 0, previous: Unicode.Scalar?
         for scalar in text.unicodeScalars {
             switch LineBreak(scalar, after: previous) {
@@ -68,12 +81,7 @@ public enum YAMLReader {
             }
             previous = scalar
         }
-        return Diagnostics(diagnostics.items.map { diagnostic in
-            guard let location = diagnostic.location, location.line > lines else { return diagnostic }
-            var moved = diagnostic
-            moved.location = SourceLocation(file: location.file, line: lines, column: lastLineLength + 1)
-            return moved
-        })
+        return (lines, lastLineLength + 1)
     }
 
     /// When reading a file must stop, and the budget that set it (for the message).
@@ -146,11 +154,23 @@ public enum YAMLReader {
     /// `YAMLPrecheck` has already refused whatever exceeds the limits; the same limits are checked here
     /// again, before every step down, so that the recursion stays bounded by `maxNesting` even if the two
     /// ever disagreed.
+    ///
+    /// `end` is the text's last position (`endOfText`): a node libyaml marks past it (the empty value of a
+    /// key on a last line without a line break is marked on the line after) is placed there, so that
+    /// every later diagnostic about the node points into the file.
     static func convert(
         _ node: Node, budget: inout Int, limits: ManifestLimits = .default,
-        deadline: Deadline = Deadline(budget: ManifestLimits.default.parseTimeBudget)
+        deadline: Deadline = Deadline(budget: ManifestLimits.default.parseTimeBudget),
+        end: (line: Int, column: Int) = (Int.max, 1)
     ) throws -> YAMLNode? {
         let initial = budget
+        func position(_ mark: Mark?) -> (line: Int, column: Int) {
+            let line = mark?.line ?? 1, column = mark?.column ?? 1
+            return line > end.line ? end : (line, column)
+        }
+        func scalar(_ s: Node.Scalar) -> YAMLNode.Scalar {
+            YAMLReader.scalar(s, at: position(s.mark))
+        }
         func charge(_ mark: Mark?) throws {
             budget -= 1
             let line = mark?.line ?? 1, column = mark?.column ?? 1
@@ -165,7 +185,7 @@ public enum YAMLReader {
         }
         func walk(_ node: Node, depth: Int) throws -> YAMLNode {
             try charge(node.mark)
-            let line = node.mark?.line ?? 1, column = node.mark?.column ?? 1
+            let (line, column) = position(node.mark)
             switch node {
             case let .scalar(s):
                 return .scalar(scalar(s))
@@ -177,7 +197,7 @@ public enum YAMLReader {
                 entries.reserveCapacity(m.count)
                 for (key, value) in m {
                     try charge(key.mark)
-                    let keyLine = key.mark?.line ?? line, keyColumn = key.mark?.column ?? column
+                    let (keyLine, keyColumn) = key.mark == nil ? (line, column) : position(key.mark)
                     switch key {
                     case let .scalar(k):
                         entries.append(YAMLNode.Entry(key: scalar(k), value: try walk(value, depth: depth + 1)))
@@ -208,14 +228,14 @@ public enum YAMLReader {
         return try walk(node, depth: 0)
     }
 
-    static func scalar(_ s: Node.Scalar) -> YAMLNode.Scalar {
+    static func scalar(_ s: Node.Scalar, at position: (line: Int, column: Int)) -> YAMLNode.Scalar {
         let tag = s.tag.rawValue
         return YAMLNode.Scalar(
             value: s.string,
             isPlain: s.style == .plain || s.style == .any,
             tag: tag.isEmpty || tag == "!" ? nil : tag,
-            line: s.mark?.line ?? 1,
-            column: s.mark?.column ?? 1)
+            line: position.line,
+            column: position.column)
     }
 
     static func diagnostic(for error: YamlError, file: String, text: String, limits: ManifestLimits) -> Diagnostic {
