@@ -1,3 +1,4 @@
+import DriftlessProcess
 import DriftlessStore
 import Foundation
 import XCTest
@@ -9,52 +10,43 @@ struct CommandOutput {
     var stderr: String
 }
 
-/// A child process started in the background (for SIGKILL and concurrency tests).
+/// A child process started in the background (for SIGKILL and concurrency tests), through `ChildProcess`,
+/// its output in files.
 struct Spawned {
-    var pid: pid_t
+    var process: ChildProcess.Background
     var outFile: String
     var errFile: String
 
+    var pid: pid_t { process.pid ?? 0 }
+
+    /// Whether the child has exited (and been reaped), without waiting.
+    var hasExited: Bool { process.exited != nil }
+
     /// Waits for the child and collects its output.
     func wait() -> CommandOutput {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
+        let exit = process.waitBlocking()
         defer {
             try? FileManager.default.removeItem(atPath: outFile)
             try? FileManager.default.removeItem(atPath: errFile)
         }
-        return CommandOutput(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+        return CommandOutput(status: exit.status,
                              stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
                              stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
     }
 
-    func kill(_ signal: Int32 = SIGKILL) { _ = Foundation.kill(pid, signal) }
+    func kill(_ signal: Int32 = SIGKILL) { process.send(signal) }
 }
 
-/// Starts a command with `posix_spawnp`, output to files, stdin from /dev/null (Foundation's `Process`
-/// can hang when a daemon the command starts inherits its descriptors).
+/// Starts a command in the background, output to files, stdin from /dev/null: never pipes, which a
+/// daemon the command starts would inherit and hold open (Foundation's `Process` hung on that). XCTest's
+/// synchronous tests call this on the main thread, where `ChildProcess.startBlocking` may block.
 func spawn(_ arguments: [String], environment: [String: String] = [:]) throws -> Spawned {
-    struct SpawnFailed: Error { var arguments: [String]; var errno: Int32 }
     let base = NSTemporaryDirectory() + "dl-e2e-\(UUID().uuidString)"
     let out = base + ".out", err = base + ".err"
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    env["NO_COLOR"] = "1"
-    var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let result = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
-    guard result == 0 else { throw SpawnFailed(arguments: arguments, errno: result) }
-    return Spawned(pid: pid, outFile: out, errFile: err)
+    let process = try ChildProcess.startBlocking(arguments[0], Array(arguments.dropFirst()),
+                                                 environment: environment.merging(["NO_COLOR": "1"]) { $1 },
+                                                 output: .file(out), error: .file(err))
+    return Spawned(process: process, outFile: out, errFile: err)
 }
 
 @discardableResult
