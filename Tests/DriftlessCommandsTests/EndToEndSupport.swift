@@ -1,5 +1,6 @@
 import DriftlessProcess
 import DriftlessStore
+import DriftlessTesting
 import Foundation
 import XCTest
 
@@ -54,10 +55,23 @@ func sh(_ arguments: String...) throws -> CommandOutput {
     try spawn(arguments).wait()
 }
 
+@discardableResult
+func sh(_ arguments: [String]) throws -> CommandOutput {
+    try spawn(arguments).wait()
+}
+
 /// One isolated cloud for an end-to-end test: its own project (so domain names, MACs and port ids are
-/// unique), bridge, pools, image, git repository and state directory, all removed afterwards.
+/// unique), bridge, pools, image, git repository and state directory, all removed afterwards. Its one Host
+/// is this machine, or a host of the test bed for a test that stops and starts that host's daemons
+/// (reached over TLS and SSL with `--pki`, as MultiHostEndToEndTests reach theirs).
 final class EndToEndWorld {
     static let libvirtURI = "qemu:///system"
+    /// The test bed host the world's Host is, nil for this machine's libvirtd and Open vSwitch.
+    let testBedHost: TestBedHost?
+    /// Where virsh sees the world's domains from outside.
+    var libvirtURI: String { testBedHost?.libvirtURI ?? Self.libvirtURI }
+    /// ovs-vsctl on the world's Open vSwitch.
+    var ovsVsctl: [String] { ["ovs-vsctl"] + (testBedHost.map { ["--db=\($0.ovsdbEndpoint)"] } ?? []) }
     let id: String
     let root: String
     let project: String
@@ -70,7 +84,8 @@ final class EndToEndWorld {
     var volumesPool: String { "dle2e-\(id)-vols" }
     var imagesPool: String { "dle2e-\(id)-imgs" }
 
-    init() throws {
+    init(on testBedHost: TestBedHost? = nil) throws {
+        self.testBedHost = testBedHost
         id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
         root = "/var/tmp/driftless-e2e-\(id)"
         project = "p\(id)"
@@ -84,16 +99,21 @@ final class EndToEndWorld {
     /// Removes every domain, pool, bridge and file of this world.
     func destroy() {
         for name in domains() + domains(of: otherProject) {
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "destroy", name)
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "undefine", name)
+            _ = try? sh("virsh", "-c", libvirtURI, "destroy", name)
+            _ = try? sh("virsh", "-c", libvirtURI, "undefine", name)
         }
         for pool in [volumesPool, imagesPool] {
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-destroy", pool)
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-undefine", pool)
+            _ = try? sh("virsh", "-c", libvirtURI, "pool-destroy", pool)
+            _ = try? sh("virsh", "-c", libvirtURI, "pool-undefine", pool)
         }
-        _ = try? sh("ovs-vsctl", "--if-exists", "del-br", bridge)
+        _ = try? sh(ovsVsctl + ["--if-exists", "del-br", bridge])
+        // A test bed host keeps the pools' files inside it.
+        _ = try? testBedHost?.run("rm", "-rf", poolsDirectory)
         try? FileManager.default.removeItem(atPath: root)
     }
+
+    /// Where the pools' directories are: under the world's root here, inside a test bed host there.
+    var poolsDirectory: String { testBedHost == nil ? root + "/pools" : "/var/lib/driftless/pools/\(id)" }
 
     // MARK: - Manifests
 
@@ -115,7 +135,22 @@ final class EndToEndWorld {
     /// Writes the world's manifests: one host, the project, the image, one network, and the given volumes
     /// and instances (none: a commit that declares nothing but the host and project).
     func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true, extra: [String] = []) throws {
-        var docs = ["""
+        let host = if let testBedHost {
+            """
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: \(testBedHost.name)}
+            spec:
+              libvirt: qemu+tls://\(testBedHost.address)/system
+              ovsdb: ssl:\(testBedHost.address):6640
+              bridge: \(bridge)
+              datapath: netdev
+              virtualization: qemu
+              storagePool: {name: \(volumesPool), path: \(poolsDirectory)/vols}
+              imagePool: {name: \(imagesPool), path: \(poolsDirectory)/imgs}
+            """
+        } else {
+            """
             apiVersion: driftless.dev/v1
             kind: Host
             metadata: {name: local}
@@ -124,9 +159,11 @@ final class EndToEndWorld {
               ovsdb: unix:/var/run/openvswitch/db.sock
               bridge: \(bridge)
               datapath: netdev
-              storagePool: {name: \(volumesPool), path: \(root)/pools/vols}
-              imagePool: {name: \(imagesPool), path: \(root)/pools/imgs}
-            """, """
+              storagePool: {name: \(volumesPool), path: \(poolsDirectory)/vols}
+              imagePool: {name: \(imagesPool), path: \(poolsDirectory)/imgs}
+            """
+        }
+        var docs = [host, """
             apiVersion: driftless.dev/v1
             kind: Project
             metadata: {name: \(project)}
@@ -205,6 +242,8 @@ final class EndToEndWorld {
         // The world's image is root/tiny.qcow2: the operator (the test) allows root, which also holds the
         // state directory, whose files stay refused.
         if !["status", "history"].contains(command) { all += ["--repo", repo, "--image-dir", root] }
+        // The operator's certificates for a test bed host, to the commands that reach hosts.
+        if testBedHost != nil, ["plan", "apply", "drift", "serve"].contains(command) { all += ["--pki", TestBedHost.pkiDirectory] }
         return try spawn(all + ["--state", state] + arguments, environment: environment)
     }
 
@@ -226,38 +265,38 @@ final class EndToEndWorld {
     }
 
     func domains(of project: String) -> [String] {
-        let output = (try? sh("virsh", "-c", Self.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
+        let output = (try? sh("virsh", "-c", libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
         return output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(project + ".") }.sorted()
     }
 
     func domainState(_ name: String) -> String {
-        ((try? sh("virsh", "-c", Self.libvirtURI, "domstate", "\(project).\(name)"))?.stdout ?? "")
+        ((try? sh("virsh", "-c", libvirtURI, "domstate", "\(project).\(name)"))?.stdout ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func domainUUID(_ name: String) -> String {
-        ((try? sh("virsh", "-c", Self.libvirtURI, "domuuid", "\(project).\(name)"))?.stdout ?? "")
+        ((try? sh("virsh", "-c", libvirtURI, "domuuid", "\(project).\(name)"))?.stdout ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `Max memory` of the persistent definition, in KiB.
     func maxMemoryKiB(_ name: String) -> Int? {
-        let xml = (try? sh("virsh", "-c", Self.libvirtURI, "dumpxml", "--inactive", "\(project).\(name)"))?.stdout ?? ""
+        let xml = (try? sh("virsh", "-c", libvirtURI, "dumpxml", "--inactive", "\(project).\(name)"))?.stdout ?? ""
         guard let range = xml.range(of: #"<memory unit='KiB'>(\d+)</memory>"#, options: .regularExpression) else { return nil }
         return Int(String(xml[range].filter(\.isNumber)))
     }
 
     func volumes(in pool: String) -> [String] {
-        let output = (try? sh("virsh", "-c", Self.libvirtURI, "vol-list", "--pool", pool))?.stdout ?? ""
+        let output = (try? sh("virsh", "-c", libvirtURI, "vol-list", "--pool", pool))?.stdout ?? ""
         return output.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: " ").first.map(String.init) }.sorted()
     }
 
     /// The bridge's ports with their VLAN tag and iface-id.
     func ports() -> [(name: String, tag: String, ifaceID: String)] {
-        let names = ((try? sh("ovs-vsctl", "list-ports", bridge))?.stdout ?? "").split(separator: "\n").map(String.init)
+        let names = ((try? sh(ovsVsctl + ["list-ports", bridge]))?.stdout ?? "").split(separator: "\n").map(String.init)
         return names.map { name in
-            let tag = ((try? sh("ovs-vsctl", "get", "Port", name, "tag"))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            let iface = ((try? sh("ovs-vsctl", "--if-exists", "get", "Interface", name, "external_ids:iface-id"))?.stdout ?? "")
+            let tag = ((try? sh(ovsVsctl + ["get", "Port", name, "tag"]))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let iface = ((try? sh(ovsVsctl + ["--if-exists", "get", "Interface", name, "external_ids:iface-id"]))?.stdout ?? "")
                 .trimmingCharacters(in: CharacterSet(charactersIn: "\"\n "))
             return (name, tag, iface)
         }
