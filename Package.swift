@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", "DriftlessTesting", "DriftlessProcess", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessGitTests", dependencies: ["DriftlessGit", "DriftlessCore", "DriftlessProcess"]),
         .testTarget(name: "DriftlessStoreTests", dependencies: ["DriftlessStore", "DriftlessCore", "DriftlessProcess", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DriftlessFetchTests", dependencies: ["DriftlessFetch", "DriftlessCore", "DriftlessProcess", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "DriftlessLibvirtTests", dependencies: ["DriftlessLibvirt", "DriftlessFetch", "DriftlessCore", "DriftlessStore", "DriftlessProcess", "DriftlessTesting"]),
         .testTarget(name: "DriftlessOVSDBTests", dependencies: ["DriftlessOVSDB", "DriftlessCore", "DriftlessProcess", "DriftlessTesting",
                                                       .product(name: "NIOCore", package: "swift-nio"),

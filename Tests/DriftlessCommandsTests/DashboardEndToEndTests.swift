@@ -244,11 +244,10 @@ final class DashboardEndToEndTests: XCTestCase {
         })
         let running = try XCTUnwrap(server)
         running.kill(SIGTERM)
-        var status: Int32 = 0
-        let exited = waitUntilTrue(timeout: 10) { waitpid(running.pid, &status, WNOHANG) == running.pid }
+        let exited = waitUntilTrue(timeout: 10) { running.hasExited }
         XCTAssertTrue(exited, "serve exits on SIGTERM while a browser listens")
         guard exited else { return }
         server = nil
-        XCTAssertEqual((status >> 8) & 0xff, 0)
+        XCTAssertEqual(running.wait().status, 0)
     }
 }

@@ -1,4 +1,6 @@
+import DriftlessProcess
 import DriftlessStore
+import DriftlessTesting
 import Foundation
 import XCTest
 
@@ -9,52 +11,43 @@ struct CommandOutput {
     var stderr: String
 }
 
-/// A child process started in the background (for SIGKILL and concurrency tests).
+/// A child process started in the background (for SIGKILL and concurrency tests), through `ChildProcess`,
+/// its output in files.
 struct Spawned {
-    var pid: pid_t
+    var process: ChildProcess.Background
     var outFile: String
     var errFile: String
 
+    var pid: pid_t { process.pid ?? 0 }
+
+    /// Whether the child has exited (and been reaped), without waiting.
+    var hasExited: Bool { process.exited != nil }
+
     /// Waits for the child and collects its output.
     func wait() -> CommandOutput {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
+        let exit = process.waitBlocking()
         defer {
             try? FileManager.default.removeItem(atPath: outFile)
             try? FileManager.default.removeItem(atPath: errFile)
         }
-        return CommandOutput(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+        return CommandOutput(status: exit.status,
                              stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
                              stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
     }
 
-    func kill(_ signal: Int32 = SIGKILL) { _ = Foundation.kill(pid, signal) }
+    func kill(_ signal: Int32 = SIGKILL) { process.send(signal) }
 }
 
-/// Starts a command with `posix_spawnp`, output to files, stdin from /dev/null (Foundation's `Process`
-/// can hang when a daemon the command starts inherits its descriptors).
+/// Starts a command in the background, output to files, stdin from /dev/null: never pipes, which a
+/// daemon the command starts would inherit and hold open (Foundation's `Process` hung on that). XCTest's
+/// synchronous tests call this on the main thread, where `ChildProcess.startBlocking` may block.
 func spawn(_ arguments: [String], environment: [String: String] = [:]) throws -> Spawned {
-    struct SpawnFailed: Error { var arguments: [String]; var errno: Int32 }
     let base = NSTemporaryDirectory() + "dl-e2e-\(UUID().uuidString)"
     let out = base + ".out", err = base + ".err"
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    env["NO_COLOR"] = "1"
-    var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let result = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
-    guard result == 0 else { throw SpawnFailed(arguments: arguments, errno: result) }
-    return Spawned(pid: pid, outFile: out, errFile: err)
+    let process = try ChildProcess.startBlocking(arguments[0], Array(arguments.dropFirst()),
+                                                 environment: environment.merging(["NO_COLOR": "1"]) { $1 },
+                                                 output: .file(out), error: .file(err))
+    return Spawned(process: process, outFile: out, errFile: err)
 }
 
 @discardableResult
@@ -62,10 +55,23 @@ func sh(_ arguments: String...) throws -> CommandOutput {
     try spawn(arguments).wait()
 }
 
+@discardableResult
+func sh(_ arguments: [String]) throws -> CommandOutput {
+    try spawn(arguments).wait()
+}
+
 /// One isolated cloud for an end-to-end test: its own project (so domain names, MACs and port ids are
-/// unique), bridge, pools, image, git repository and state directory, all removed afterwards.
+/// unique), bridge, pools, image, git repository and state directory, all removed afterwards. Its one Host
+/// is this machine, or a host of the test bed for a test that stops and starts that host's daemons
+/// (reached over TLS and SSL with `--pki`, as MultiHostEndToEndTests reach theirs).
 final class EndToEndWorld {
     static let libvirtURI = "qemu:///system"
+    /// The test bed host the world's Host is, nil for this machine's libvirtd and Open vSwitch.
+    let testBedHost: TestBedHost?
+    /// Where virsh sees the world's domains from outside.
+    var libvirtURI: String { testBedHost?.libvirtURI ?? Self.libvirtURI }
+    /// ovs-vsctl on the world's Open vSwitch.
+    var ovsVsctl: [String] { ["ovs-vsctl"] + (testBedHost.map { ["--db=\($0.ovsdbEndpoint)"] } ?? []) }
     let id: String
     let root: String
     let project: String
@@ -78,7 +84,8 @@ final class EndToEndWorld {
     var volumesPool: String { "dle2e-\(id)-vols" }
     var imagesPool: String { "dle2e-\(id)-imgs" }
 
-    init() throws {
+    init(on testBedHost: TestBedHost? = nil) throws {
+        self.testBedHost = testBedHost
         id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
         root = "/var/tmp/driftless-e2e-\(id)"
         project = "p\(id)"
@@ -92,16 +99,21 @@ final class EndToEndWorld {
     /// Removes every domain, pool, bridge and file of this world.
     func destroy() {
         for name in domains() + domains(of: otherProject) {
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "destroy", name)
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "undefine", name)
+            _ = try? sh("virsh", "-c", libvirtURI, "destroy", name)
+            _ = try? sh("virsh", "-c", libvirtURI, "undefine", name)
         }
         for pool in [volumesPool, imagesPool] {
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-destroy", pool)
-            _ = try? sh("virsh", "-c", Self.libvirtURI, "pool-undefine", pool)
+            _ = try? sh("virsh", "-c", libvirtURI, "pool-destroy", pool)
+            _ = try? sh("virsh", "-c", libvirtURI, "pool-undefine", pool)
         }
-        _ = try? sh("ovs-vsctl", "--if-exists", "del-br", bridge)
+        _ = try? sh(ovsVsctl + ["--if-exists", "del-br", bridge])
+        // A test bed host keeps the pools' files inside it.
+        _ = try? testBedHost?.run("rm", "-rf", poolsDirectory)
         try? FileManager.default.removeItem(atPath: root)
     }
+
+    /// Where the pools' directories are: under the world's root here, inside a test bed host there.
+    var poolsDirectory: String { testBedHost == nil ? root + "/pools" : "/var/lib/driftless/pools/\(id)" }
 
     // MARK: - Manifests
 
@@ -123,7 +135,22 @@ final class EndToEndWorld {
     /// Writes the world's manifests: one host, the project, the image, one network, and the given volumes
     /// and instances (none: a commit that declares nothing but the host and project).
     func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true, extra: [String] = []) throws {
-        var docs = ["""
+        let host = if let testBedHost {
+            """
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: \(testBedHost.name)}
+            spec:
+              libvirt: qemu+tls://\(testBedHost.address)/system
+              ovsdb: ssl:\(testBedHost.address):6640
+              bridge: \(bridge)
+              datapath: netdev
+              virtualization: qemu
+              storagePool: {name: \(volumesPool), path: \(poolsDirectory)/vols}
+              imagePool: {name: \(imagesPool), path: \(poolsDirectory)/imgs}
+            """
+        } else {
+            """
             apiVersion: driftless.dev/v1
             kind: Host
             metadata: {name: local}
@@ -132,9 +159,11 @@ final class EndToEndWorld {
               ovsdb: unix:/var/run/openvswitch/db.sock
               bridge: \(bridge)
               datapath: netdev
-              storagePool: {name: \(volumesPool), path: \(root)/pools/vols}
-              imagePool: {name: \(imagesPool), path: \(root)/pools/imgs}
-            """, """
+              storagePool: {name: \(volumesPool), path: \(poolsDirectory)/vols}
+              imagePool: {name: \(imagesPool), path: \(poolsDirectory)/imgs}
+            """
+        }
+        var docs = [host, """
             apiVersion: driftless.dev/v1
             kind: Project
             metadata: {name: \(project)}
@@ -213,6 +242,8 @@ final class EndToEndWorld {
         // The world's image is root/tiny.qcow2: the operator (the test) allows root, which also holds the
         // state directory, whose files stay refused.
         if !["status", "history"].contains(command) { all += ["--repo", repo, "--image-dir", root] }
+        // The operator's certificates for a test bed host, to the commands that reach hosts.
+        if testBedHost != nil, ["plan", "apply", "drift", "serve"].contains(command) { all += ["--pki", TestBedHost.pkiDirectory] }
         return try spawn(all + ["--state", state] + arguments, environment: environment)
     }
 
@@ -234,38 +265,38 @@ final class EndToEndWorld {
     }
 
     func domains(of project: String) -> [String] {
-        let output = (try? sh("virsh", "-c", Self.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
+        let output = (try? sh("virsh", "-c", libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
         return output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(project + ".") }.sorted()
     }
 
     func domainState(_ name: String) -> String {
-        ((try? sh("virsh", "-c", Self.libvirtURI, "domstate", "\(project).\(name)"))?.stdout ?? "")
+        ((try? sh("virsh", "-c", libvirtURI, "domstate", "\(project).\(name)"))?.stdout ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func domainUUID(_ name: String) -> String {
-        ((try? sh("virsh", "-c", Self.libvirtURI, "domuuid", "\(project).\(name)"))?.stdout ?? "")
+        ((try? sh("virsh", "-c", libvirtURI, "domuuid", "\(project).\(name)"))?.stdout ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `Max memory` of the persistent definition, in KiB.
     func maxMemoryKiB(_ name: String) -> Int? {
-        let xml = (try? sh("virsh", "-c", Self.libvirtURI, "dumpxml", "--inactive", "\(project).\(name)"))?.stdout ?? ""
+        let xml = (try? sh("virsh", "-c", libvirtURI, "dumpxml", "--inactive", "\(project).\(name)"))?.stdout ?? ""
         guard let range = xml.range(of: #"<memory unit='KiB'>(\d+)</memory>"#, options: .regularExpression) else { return nil }
         return Int(String(xml[range].filter(\.isNumber)))
     }
 
     func volumes(in pool: String) -> [String] {
-        let output = (try? sh("virsh", "-c", Self.libvirtURI, "vol-list", "--pool", pool))?.stdout ?? ""
+        let output = (try? sh("virsh", "-c", libvirtURI, "vol-list", "--pool", pool))?.stdout ?? ""
         return output.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: " ").first.map(String.init) }.sorted()
     }
 
     /// The bridge's ports with their VLAN tag and iface-id.
     func ports() -> [(name: String, tag: String, ifaceID: String)] {
-        let names = ((try? sh("ovs-vsctl", "list-ports", bridge))?.stdout ?? "").split(separator: "\n").map(String.init)
+        let names = ((try? sh(ovsVsctl + ["list-ports", bridge]))?.stdout ?? "").split(separator: "\n").map(String.init)
         return names.map { name in
-            let tag = ((try? sh("ovs-vsctl", "get", "Port", name, "tag"))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            let iface = ((try? sh("ovs-vsctl", "--if-exists", "get", "Interface", name, "external_ids:iface-id"))?.stdout ?? "")
+            let tag = ((try? sh(ovsVsctl + ["get", "Port", name, "tag"]))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let iface = ((try? sh(ovsVsctl + ["--if-exists", "get", "Interface", name, "external_ids:iface-id"]))?.stdout ?? "")
                 .trimmingCharacters(in: CharacterSet(charactersIn: "\"\n "))
             return (name, tag, iface)
         }

@@ -1,10 +1,11 @@
 import Crypto
+import DriftlessTesting
 import Foundation
 import XCTest
 
 /// `driftless serve` over real sockets against real libvirtd/QEMU and Open vSwitch: webhooks, tokens and
 /// roles on every endpoint, a push reconciled, a force-push refused, drift seen through events, restarts
-/// of libvirtd and ovsdb-server while serving, SIGTERM mid-apply.
+/// of libvirtd and ovsdb-server while serving (on a host of the test bed), SIGTERM mid-apply.
 final class ServeEndToEndTests: XCTestCase {
     var world: EndToEndWorld!
     var server: Spawned?
@@ -67,7 +68,8 @@ final class ServeEndToEndTests: XCTestCase {
     func startServer(_ extra: [String] = [], driftInterval: String = "1h", repo: String? = nil) throws {
         server = try spawn([DriftlessBinary.url.path, "serve", "--repo", repo ?? world.repo, "--state", world.state, "--image-dir", world.root,
                             "--listen", "127.0.0.1:0", "--interval", "1h", "--drift-interval", driftInterval,
-                            "--webhook-secret-file", world.root + "/secret"] + extra,
+                            "--webhook-secret-file", world.root + "/secret"] + extra
+                            + (world.testBedHost == nil ? [] : ["--pki", TestBedHost.pkiDirectory]),
                            environment: ["DRIFTLESS_LOG_LEVEL": "debug"])
         XCTAssertTrue(waitUntilTrue(timeout: 30) { Self.listeningPort(in: self.serverLog()) != nil }, "serve never listened: \(serverLog())")
         port = Self.listeningPort(in: serverLog()) ?? 0
@@ -237,7 +239,18 @@ final class ServeEndToEndTests: XCTestCase {
         XCTAssertEqual(world.maxMemoryKiB("a"), 96 * 1024, "the rewritten head was not applied")
     }
 
+    /// On test bed host tb2, whose libvirtd and ovsdb-server only this test restarts (the machine's serve
+    /// other tests at the same time), reached over TLS and SSL as a remote host is.
     func testDriftSeenThroughEventsAlsoAfterDaemonRestarts() throws {
+        let host = try TestBedHost.require("tb2")
+        world.destroy()
+        world = try EndToEndWorld(on: host)
+        try secret.write(toFile: world.root + "/secret", atomically: true, encoding: .utf8)
+        // tearDown removes the world from tb2: its daemons must be back by then, and for whoever runs next.
+        defer {
+            XCTAssertNoThrow(try host.start("libvirtd"))
+            XCTAssertNoThrow(try host.start("ovsdb-server"))
+        }
         try world.writeManifests(instances: [.init(name: "a"), .init(name: "b")], extra: users())
         let first = try world.commit("a and b")
         try startServer(driftInterval: "2s")
@@ -251,16 +264,16 @@ final class ServeEndToEndTests: XCTestCase {
         XCTAssertTrue(waitUntilTrue(timeout: 20) { (try? self.http("GET", "/api/v1/drift", token: alice).status) == 200 })
 
         // virsh destroy: a lifecycle event.
-        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "destroy", "\(world.project).a").status, 0)
+        XCTAssertEqual(try sh("virsh", "-c", world.libvirtURI, "destroy", "\(world.project).a").status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 3) { driftFields().contains("power") }, "virsh destroy seen within 3 s: \(driftFields())")
 
         // ovs-vsctl del-port: an OVSDB monitor update.
         let port = try XCTUnwrap(world.ports().first)
-        XCTAssertEqual(try sh("ovs-vsctl", "del-port", world.bridge, port.name).status, 0)
+        XCTAssertEqual(try sh(world.ovsVsctl + ["del-port", world.bridge, port.name]).status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 3) { driftFields().contains { $0.hasSuffix(".port") } }, "del-port seen within 3 s: \(driftFields())")
 
         // virsh setmem sends no libvirt event: the periodic check finds it (every 2 s in this test).
-        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "setmem", "\(world.project).b", "48M", "--config").status, 0)
+        XCTAssertEqual(try sh("virsh", "-c", world.libvirtURI, "setmem", "\(world.project).b", "48M", "--config").status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 10) { driftFields().contains("memory") }, "virsh setmem seen: \(driftFields())")
 
         // One daemon per state directory: anything else that would apply is refused, naming the holder.
@@ -268,22 +281,19 @@ final class ServeEndToEndTests: XCTestCase {
         XCTAssertEqual(heal.status, 1)
         XCTAssertTrue(heal.stderr.contains("driftless serve"), heal.stderr)
 
-        // Restarting the machine's libvirtd and ovsdb-server is left out where others share them.
-        guard ProcessInfo.processInfo.environment["DRIFTLESS_SHARED_SERVICES"] != "1" else { return }
-        let root = DriftlessBinary.repositoryRoot
         // libvirtd restarted while serving: events are registered again.
-        XCTAssertEqual(try sh(root + "/scripts/stop-libvirt.sh").status, 0)
-        XCTAssertEqual(try sh(root + "/scripts/start-libvirt.sh").status, 0)
-        XCTAssertEqual(try sh("virsh", "-c", EndToEndWorld.libvirtURI, "start", "\(world.project).a").status, 0)
+        try host.stop("libvirtd")
+        try host.start("libvirtd")
+        XCTAssertEqual(try sh("virsh", "-c", world.libvirtURI, "start", "\(world.project).a").status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 10) { !driftFields().contains("power") }, "the start after a libvirtd restart is seen: \(driftFields())")
 
         // ovsdb-server restarted while serving: the monitor resyncs; a new del-port is seen.
-        XCTAssertEqual(try sh(root + "/scripts/stop-ovs.sh").status, 0)
-        XCTAssertEqual(try sh(root + "/scripts/start-ovs.sh").status, 0)
+        try host.stop("ovsdb-server")
+        try host.start("ovsdb-server")
         XCTAssertTrue(waitUntilTrue(timeout: 15) { !driftFields().contains { $0.hasSuffix(".port") } },
                       "after the restart every port is there: \(driftFields())")
         let other = try XCTUnwrap(world.ports().first)
-        XCTAssertEqual(try sh("ovs-vsctl", "del-port", world.bridge, other.name).status, 0)
+        XCTAssertEqual(try sh(world.ovsVsctl + ["del-port", world.bridge, other.name]).status, 0)
         XCTAssertTrue(waitUntilTrue(timeout: 15) { driftFields().contains { $0.hasSuffix(".port") } },
                       "a del-port after an ovsdb-server restart is seen: \(driftFields())")
     }

@@ -1,6 +1,7 @@
 import Crypto
 import DriftlessCore
 @testable import DriftlessFetch
+import DriftlessProcess
 import Foundation
 import XCTest
 
@@ -18,12 +19,12 @@ final class HTTPImageDownloaderTests: XCTestCase {
         ["127.0.0.1", "::1"].contains(address.description) ? nil : ImageURLPolicy.forbiddenReason(address)
     }
 
-    override func setUpWithError() throws {
+    override func setUp() async throws {
         root = NSTemporaryDirectory() + "dlt-http-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try image.write(to: URL(fileURLWithPath: root + "/image.bin"))
         imageDigest = StableHash.hex(SHA256.hash(data: image))
-        server = try TestImageServer(root: root)
+        server = try await TestImageServer(root: root)
     }
 
     override func tearDownWithError() throws {
@@ -232,14 +233,14 @@ final class HTTPImageDownloaderTests: XCTestCase {
     /// https verifies the certificate against the system's trust store: a self-signed server is refused.
     func testASelfSignedServerIsRefused() async throws {
         let cert = root + "/cert.pem", key = root + "/key.pem"
-        let made = try runToCompletion(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                                        "-keyout", key, "-out", cert, "-days", "1"])
-        guard made == 0 else { throw XCTSkip("openssl could not make a certificate") }
+        let made = try await ChildProcess.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                                                          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                                                          "-keyout", key, "-out", cert, "-days", "1"])
+        guard made.succeeded else { throw XCTSkip("openssl could not make a certificate") }
         let tlsRoot = root + "/tls"
         try FileManager.default.createDirectory(atPath: tlsRoot, withIntermediateDirectories: true)
         try image.write(to: URL(fileURLWithPath: tlsRoot + "/image.bin"))
-        let tlsServer = try TestImageServer(root: tlsRoot, tls: (cert, key))
+        let tlsServer = try await TestImageServer(root: tlsRoot, tls: (cert, key))
         for url in ["https://127.0.0.1:\(tlsServer.port)/files/image.bin", "https://localhost:\(tlsServer.port)/files/image.bin"] {
             let (error, size) = await failure(url)
             XCTAssertTrue(error?.description.contains("TLS failed") == true, "\(url): \(String(describing: error))")

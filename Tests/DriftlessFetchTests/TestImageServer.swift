@@ -1,11 +1,12 @@
+import DriftlessProcess
 import Foundation
 import XCTest
 
-/// A small HTTP server in Python on 127.0.0.1, with one path per hostile behaviour. Started per test,
-/// killed (by its own pid) when released.
+/// A small HTTP server in Python on 127.0.0.1, with one path per hostile behaviour. Started per test
+/// (output discarded, never a pipe), killed when released.
 final class TestImageServer {
     let root: String
-    let pid: pid_t
+    let process: ChildProcess.Background
     let port: Int
     var base: String { "http://127.0.0.1:\(port)" }
 
@@ -136,55 +137,27 @@ final class TestImageServer {
     server.serve_forever()
     """#
 
-    init(root: String, tls: (cert: String, key: String)? = nil) throws {
+    init(root: String, tls: (cert: String, key: String)? = nil) async throws {
         self.root = root
         let scriptPath = root + "/server.py"
         try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         let portFile = root + "/port"
-        var arguments = ["python3", scriptPath, root, portFile]
+        var arguments = [scriptPath, root, portFile]
         if let tls { arguments += [tls.cert, tls.key] }
-        pid = try spawnBackground(arguments)
+        process = try await ChildProcess.startChecked("python3", arguments)
         var found: Int?
         for _ in 0..<200 where found == nil {
             if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let value = Int(text) { found = value }
-            else { usleep(25_000) }
+            else { try await Task.sleep(for: .milliseconds(25)) }
         }
         guard let found else {
-            kill(pid, SIGKILL)
+            await process.stop()
             throw XCTSkip("the Python test server did not start")
         }
         port = found
     }
 
     deinit {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        process.kill()
     }
-}
-
-/// Starts a process with `posix_spawnp`, stdin from /dev/null and output discarded.
-func spawnBackground(_ arguments: [String]) throws -> pid_t {
-    struct SpawnFailed: Error { var code: Int32 }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let result = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
-    guard result == 0 else { throw SpawnFailed(code: result) }
-    return pid
-}
-
-/// Runs a command to completion, output discarded; returns its exit status.
-@discardableResult
-func runToCompletion(_ arguments: [String]) throws -> Int32 {
-    let pid = try spawnBackground(arguments)
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }

@@ -1,30 +1,18 @@
 import Crypto
 @testable import DriftlessGit
+import DriftlessProcess
 import Foundation
 import Testing
 
-/// Starts `arguments` with posix_spawn, output to /dev/null (Foundation's Process hung these tests with
-/// a long-running child); stop it with SIGKILL, since it inherits a signal mask that may block SIGTERM.
-func spawnDaemon(_ arguments: [String]) throws -> pid_t {
-    var pid: pid_t = 0
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    guard posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
-        throw TestRepository.CommandFailed(command: arguments[0], output: "cannot start")
+/// Starts a test server in the background, output discarded (never a pipe: Foundation's Process hung
+/// these tests with a long-running child); it is stopped with SIGKILL, since it inherits a signal mask
+/// that may block SIGTERM.
+func startDaemon(_ arguments: [String]) async throws -> ChildProcess.Background {
+    do {
+        return try await ChildProcess.startChecked(arguments[0], Array(arguments.dropFirst()))
+    } catch {
+        throw TestRepository.CommandFailed(command: arguments[0], output: "cannot start: \(error)")
     }
-    return pid
-}
-
-func stopDaemon(_ pid: pid_t) {
-    kill(pid, SIGKILL)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
 }
 
 @Suite("Git credentials", .serialized)
@@ -80,7 +68,7 @@ struct GitCredentialTests {
     final class AuthenticatedServer {
         let root = NSTemporaryDirectory() + "driftless-githttp-\(UUID().uuidString)"
         let token = "tok-\(UUID().uuidString)"
-        var pid: pid_t = 0
+        var daemon: ChildProcess.Background?
         var port = 0
         var url: String { "http://127.0.0.1:\(port)/cloud.git" }
         var authLog: String { (try? String(contentsOfFile: root + "/port.auth", encoding: .utf8)) ?? "" }
@@ -92,7 +80,7 @@ struct GitCredentialTests {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
             _ = try await TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/git_http_auth_server.py")
-            pid = try spawnDaemon(["python3", script.path, root, "x-access-token", token, root + "/port"])
+            daemon = try await startDaemon(["python3", script.path, root, "x-access-token", token, root + "/port"])
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline {
                 if let text = try? String(contentsOfFile: root + "/port", encoding: .utf8), let value = Int(text) {
@@ -105,7 +93,7 @@ struct GitCredentialTests {
         }
 
         deinit {
-            stopDaemon(pid)
+            daemon?.kill()
             try? FileManager.default.removeItem(atPath: root)
         }
     }
@@ -172,7 +160,7 @@ struct GitCredentialTests {
     final class SSHServer {
         let root = NSTemporaryDirectory() + "driftless-gitssh-\(UUID().uuidString)"
         let port = 21000 + Int.random(in: 0..<20000)
-        var pid: pid_t = 0
+        var daemon: ChildProcess.Background?
         var url: String { "ssh://root@127.0.0.1:\(port)\(root)/cloud.git" }
         var clientKey: String { root + "/client_key" }
 
@@ -199,7 +187,7 @@ struct GitCredentialTests {
             try work.write("p.yaml", TestRepository.project("from-ssh"))
             _ = try await work.commit("one")
             _ = try await TestRepository.run(["git", "clone", "-q", "--bare", work.path, root + "/cloud.git"], in: root)
-            pid = try spawnDaemon(["/usr/sbin/sshd", "-D", "-e", "-f", root + "/sshd_config"])
+            daemon = try await startDaemon(["/usr/sbin/sshd", "-D", "-e", "-f", root + "/sshd_config"])
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline {
                 if FileManager.default.fileExists(atPath: root + "/run/sshd.pid") { return }
@@ -222,7 +210,7 @@ struct GitCredentialTests {
         }
 
         deinit {
-            stopDaemon(pid)
+            daemon?.kill()
             try? FileManager.default.removeItem(atPath: root)
         }
     }

@@ -63,15 +63,15 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
     // MARK: - Helpers
 
-    func virsh(_ arguments: String...) throws -> String {
-        let result = try runCommand(["virsh", "-c", "qemu:///system"] + arguments)
+    func virsh(_ arguments: String...) async throws -> String {
+        let result = try await runCommand(["virsh", "-c", "qemu:///system"] + arguments)
         return result.stdout + result.stderr
     }
 
     /// A small qcow2 image file and its sha256.
-    func makeImage(_ name: String, format: String = "qcow2", extra: [String] = []) throws -> (path: String, sha256: String) {
+    func makeImage(_ name: String, format: String = "qcow2", extra: [String] = []) async throws -> (path: String, sha256: String) {
         let path = "\(directory)/\(name)"
-        let result = try runCommand(["qemu-img", "create", "-q", "-f", format] + extra + [path, "64M"])
+        let result = try await runCommand(["qemu-img", "create", "-q", "-f", format] + extra + [path, "64M"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         return (path, StableHash.sha256Hex(bytes: Array(bytes)))
@@ -79,7 +79,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
     func importTinyImage() async throws -> ObservedImage {
         try await storage.ensurePools()
-        let file = try makeImage("tiny.qcow2")
+        let file = try await makeImage("tiny.qcow2")
         return try await storage.importImage(ImageRequest(
             id: ObjectID(.image, "tiny-\(prefix.suffix(4))"), source: .path(file.path), sha256: file.sha256, format: .qcow2))
     }
@@ -101,9 +101,10 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
     func testPoolsAreEnsuredIdempotently() async throws {
         try await storage.ensurePools()
         try await storage.ensurePools()
-        let info = try virsh("pool-info", target.storagePool.name)
+        let info = try await virsh("pool-info", target.storagePool.name)
         XCTAssertTrue(info.contains("running"), info)
-        XCTAssertTrue(try virsh("pool-info", target.imagePool.name).contains("running"))
+        let seen1 = try await virsh("pool-info", target.imagePool.name)
+        XCTAssertTrue(seen1.contains("running"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: target.storagePool.path))
     }
 
@@ -130,7 +131,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
     func testImageImportIsVerifiedAndHappensOnce() async throws {
         let image = try await importTinyImage()
-        XCTAssertTrue(try virsh("vol-list", target.imagePool.name).contains(image.volumeName))
+        let seen2 = try await virsh("vol-list", target.imagePool.name)
+        XCTAssertTrue(seen2.contains(image.volumeName))
         let again = try await importTinyImage()
         XCTAssertEqual(again.path, image.path)
         let observation = try await storage.observe()
@@ -139,7 +141,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
     func testChecksumMismatchIsRefusedBeforeAVolumeExists() async throws {
         try await storage.ensurePools()
-        let file = try makeImage("bad.qcow2")
+        let file = try await makeImage("bad.qcow2")
         let request = ImageRequest(id: ObjectID(.image, "bad"), source: .path(file.path),
                                    sha256: String(repeating: "0", count: 64), format: .qcow2)
         do {
@@ -151,19 +153,20 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
             XCTAssertEqual(error.description, "Image bad: the source does not have the sha256 the manifest gives (\(request.sha256)); not imported")
             XCTAssertFalse(error.description.contains(file.sha256))
         }
-        XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName))
+        let seen3 = try await virsh("vol-list", target.imagePool.name)
+        XCTAssertFalse(seen3.contains(request.volumeName))
     }
 
     func testHostileImagesAreRefused() async throws {
         try await storage.ensurePools()
         // A qcow2 whose backing file is /etc/passwd.
-        let backing = try makeImage("backed.qcow2", extra: ["-F", "raw", "-b", "/etc/passwd", "-u"])
+        let backing = try await makeImage("backed.qcow2", extra: ["-F", "raw", "-b", "/etc/passwd", "-u"])
         // A qcow2 with an external data file.
-        let dataFile = try makeImage("datafile.qcow2", extra: ["-o", "data_file=\(directory)/external.raw"])
+        let dataFile = try await makeImage("datafile.qcow2", extra: ["-o", "data_file=\(directory)/external.raw"])
         // A qcow2 declared raw.
-        let disguised = try makeImage("disguised.img")
+        let disguised = try await makeImage("disguised.img")
         // A raw image declared qcow2.
-        let raw = try makeImage("plain.raw", format: "raw")
+        let raw = try await makeImage("plain.raw", format: "raw")
         let cases: [(String, (path: String, sha256: String), DiskFormat, String)] = [
             ("backing", backing, .qcow2, "backing file"),
             ("datafile", dataFile, .qcow2, "external data file"),
@@ -178,7 +181,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
             } catch let error as ImageImportError {
                 XCTAssertTrue(error.description.contains(reason), "\(name): \(error)")
             }
-            XCTAssertFalse(try virsh("vol-list", target.imagePool.name).contains(request.volumeName), name)
+            let seen4 = try await virsh("vol-list", target.imagePool.name)
+            XCTAssertFalse(seen4.contains(request.volumeName), name)
         }
     }
 
@@ -192,7 +196,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let recreated = try await storage.createVolume(request)
         XCTAssertEqual(recreated.path, volume.path, "create is idempotent")
         let grown = try await storage.resizeVolume(volume, to: .mebibytes(128))
-        XCTAssertTrue(try virsh("vol-info", "--pool", target.storagePool.name, request.volumeName).contains("128.00 MiB"))
+        let seen5 = try await virsh("vol-info", "--pool", target.storagePool.name, request.volumeName)
+        XCTAssertTrue(seen5.contains("128.00 MiB"))
         do {
             _ = try await storage.resizeVolume(grown, to: .mebibytes(32))
             XCTFail("shrinking was allowed")
@@ -201,7 +206,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         }
 
         // An operator's volume with the name Driftless would use: a collision, never an overwrite.
-        _ = try virsh("vol-create-as", target.storagePool.name, "vol-\(prefix).theirs.qcow2", "16M", "--format", "qcow2")
+        _ = try await virsh("vol-create-as", target.storagePool.name, "vol-\(prefix).theirs.qcow2", "16M", "--format", "qcow2")
         let theirs = VolumeRequest(id: ObjectID(.volume, project: prefix, "theirs"),
                                    volumeName: "vol-\(prefix).theirs.qcow2", size: .mebibytes(64), format: .qcow2,
                                    baseImage: nil, deletionPolicy: .delete)
@@ -217,7 +222,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
         try await storage.deleteVolume(grown)
         try await storage.deleteVolume(grown)  // deleting what is gone succeeds
-        let list = try virsh("vol-list", target.storagePool.name)
+        let list = try await virsh("vol-list", target.storagePool.name)
         XCTAssertFalse(list.contains(request.volumeName))
         XCTAssertTrue(list.contains("vol-\(prefix).theirs.qcow2"), "the unmanaged volume must survive")
     }
@@ -225,7 +230,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
     /// URL imports: fetched over HTTP, verified, and refused on a loopback address unless the host allows it.
     func testURLImportsAreVerifiedAndPrivateAddressesNeedTheHostsConsent() async throws {
         try await storage.ensurePools()
-        let file = try makeImage("served.qcow2")
+        let file = try await makeImage("served.qcow2")
         let port = Int.random(in: 20_000..<40_000)
         let server = await ChildProcess.start("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
         defer { server.kill() }
@@ -247,7 +252,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         target.allowPrivateImageSources = true
         storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store, imagePaths: imagePaths)
         let image = try await storage.importImage(request)
-        XCTAssertTrue(try virsh("vol-list", target.imagePool.name).contains(image.volumeName))
+        let seen6 = try await virsh("vol-list", target.imagePool.name)
+        XCTAssertTrue(seen6.contains(image.volumeName))
         let wrong = ImageRequest(id: ObjectID(.image, "served2"), source: .url(url),
                                  sha256: String(repeating: "a", count: 64), format: .qcow2)
         do {
@@ -271,13 +277,16 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
 
         let created = try await compute.create(request)
         XCTAssertEqual(created.power, .running)
-        XCTAssertTrue(try virsh("domstate", domain).contains("running"))
-        let xml = try virsh("dumpxml", domain)
+        let seen7 = try await virsh("domstate", domain)
+        XCTAssertTrue(seen7.contains("running"))
+        let xml = try await virsh("dumpxml", domain)
         XCTAssertTrue(xml.contains("type='qemu'") || xml.contains("type=\"qemu\""), xml)
         XCTAssertTrue(xml.contains(DriftlessMetadata.namespace), xml)
         XCTAssertTrue(xml.contains(StorageNaming.seedName(project: prefix, instance: "web")))
-        XCTAssertEqual(try runCommand(["pgrep", "-f", "guest=\(domain)"]).status, 0, "a QEMU process runs")
-        XCTAssertTrue(try virsh("vol-list", target.storagePool.name).contains(request.rootDisk.volumeName))
+        let seen8 = try await runCommand(["pgrep", "-f", "guest=\(domain)"])
+        XCTAssertEqual(seen8.status, 0, "a QEMU process runs")
+        let seen9 = try await virsh("vol-list", target.storagePool.name)
+        XCTAssertTrue(seen9.contains(request.rootDisk.volumeName))
 
         // Idempotent create.
         let again = try await compute.create(request)
@@ -300,10 +309,12 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertEqual(effects["volumes"], .live)
         // The guest has no OS, hence no balloon driver to act on the live target: check the persistent
         // definition (the live call itself was accepted, or update would have thrown).
-        let configXML = try virsh("dumpxml", "--inactive", domain)
+        let configXML = try await virsh("dumpxml", "--inactive", domain)
         XCTAssertTrue(configXML.contains("<memory unit='KiB'>196608</memory>"), configXML)
-        XCTAssertTrue(try virsh("domblklist", domain).contains(volume.path))
-        XCTAssertTrue(try virsh("dumpxml", "--inactive", domain).contains("<vcpu placement='static'>2</vcpu>"))
+        let seen10 = try await virsh("domblklist", domain)
+        XCTAssertTrue(seen10.contains(volume.path))
+        let seen11 = try await virsh("dumpxml", "--inactive", domain)
+        XCTAssertTrue(seen11.contains("<vcpu placement='static'>2</vcpu>"))
 
         // Another image needs a new root disk: the driver refuses to do that in place.
         var otherImage = request
@@ -322,14 +333,16 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let observedBeforeStop = try await compute.observe()
         let stopped = observedBeforeStop.instances.first { $0.id == request.id }
         _ = try await compute.update(request, from: try XCTUnwrap(stopped))
-        XCTAssertTrue(try virsh("domstate", domain).contains("shut off"))
+        let seen12 = try await virsh("domstate", domain)
+        XCTAssertTrue(seen12.contains("shut off"))
 
         // Delete: domain, root disk and seed go; the attached volume stays.
         let observedAfterStop = try await compute.observe()
         let final = try XCTUnwrap(observedAfterStop.instances.first { $0.id == request.id })
         try await compute.delete(final, shutdownTimeout: .seconds(5))
-        XCTAssertFalse(try virsh("list", "--all", "--name").contains(domain))
-        let volumes = try virsh("vol-list", target.storagePool.name)
+        let seen13 = try await virsh("list", "--all", "--name")
+        XCTAssertFalse(seen13.contains(domain))
+        let volumes = try await virsh("vol-list", target.storagePool.name)
         XCTAssertFalse(volumes.contains(request.rootDisk.volumeName))
         XCTAssertFalse(volumes.contains(StorageNaming.seedName(project: prefix, instance: "web")))
         XCTAssertTrue(volumes.contains(volume.volumeName), "attached volumes are never deleted with the instance")
@@ -351,7 +364,8 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let observed = try await compute.observe()
         XCTAssertTrue(observed.unmanagedDomainNames.contains(request.domainName))
         XCTAssertFalse(observed.instances.contains { $0.domainName == request.domainName })
-        XCTAssertTrue(try virsh("dumpxml", request.domainName).contains("65536"))
+        let seen14 = try await virsh("dumpxml", request.domainName)
+        XCTAssertTrue(seen14.contains("65536"))
     }
 
     // MARK: - Networking and faults
@@ -363,19 +377,22 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
             return
         }
         let bridge = target.bridge
-        XCTAssertEqual(try runCommand(["ovs-vsctl", "--may-exist", "add-br", bridge, "--", "set", "Bridge", bridge,
-                                       "datapath_type=netdev"]).status, 0)
-        defer { _ = try? runCommand(["ovs-vsctl", "--if-exists", "del-br", bridge]) }
+        let added = try await runCommand(["ovs-vsctl", "--may-exist", "add-br", bridge, "--", "set", "Bridge", bridge,
+                                          "datapath_type=netdev"])
+        XCTAssertEqual(added.status, 0)
+        addTeardownBlock { _ = try? await runCommand(["ovs-vsctl", "--if-exists", "del-br", bridge]) }
         let image = try await importTinyImage()
         var request = instanceRequest("net", image: image)
         let identity = NICIdentity(owner: NICOwner(project: prefix, instance: "net", network: "front", ordinal: 0))
         request.nics = [NICAttachment(identity: identity, bridge: bridge, vlan: 123, mtu: nil,
                                       address: IPv4Address("10.0.0.5"), prefixLength: 24, gateway: IPv4Address("10.0.0.1"))]
         _ = try await compute.create(request)
-        XCTAssertTrue(try runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(identity.deviceName))
-        XCTAssertEqual(try runCommand(["ovs-vsctl", "get", "Port", identity.deviceName, "tag"]).stdout
+        let seen15 = try await runCommand(["ovs-vsctl", "list-ports", bridge])
+        XCTAssertTrue(seen15.stdout.contains(identity.deviceName))
+        let seen16 = try await runCommand(["ovs-vsctl", "get", "Port", identity.deviceName, "tag"])
+        XCTAssertEqual(seen16.stdout
             .trimmingCharacters(in: .whitespacesAndNewlines), "123")
-        let ids = try runCommand(["ovs-vsctl", "get", "Interface", identity.deviceName, "external_ids"]).stdout
+        let ids = try await runCommand(["ovs-vsctl", "get", "Interface", identity.deviceName, "external_ids"]).stdout
         XCTAssertTrue(ids.contains(identity.interfaceID), ids)
         XCTAssertTrue(ids.contains(identity.mac), ids)
         let observed = try await compute.observe()
@@ -392,8 +409,10 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         let attached = try await compute.update(request, from: before).effects
         XCTAssertEqual(attached["networks"], .live)
         XCTAssertEqual(attached["seed"], .reboot, "the guest's network config changed")
-        XCTAssertTrue(waitUntil { (try? runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(second.deviceName)) ?? false })
-        XCTAssertEqual(try runCommand(["ovs-vsctl", "get", "Port", second.deviceName, "tag"]).stdout
+        let plugged = await eventually { (try? await runCommand(["ovs-vsctl", "list-ports", bridge]).stdout.contains(second.deviceName)) ?? false }
+        XCTAssertTrue(plugged)
+        let seen17 = try await runCommand(["ovs-vsctl", "get", "Port", second.deviceName, "tag"])
+        XCTAssertEqual(seen17.stdout
             .trimmingCharacters(in: .whitespacesAndNewlines), "124")
         request.nics.removeFirst()
         let observedWithTwo = try await compute.observe()
@@ -406,15 +425,17 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         XCTAssertEqual(after.nics.map(\.mac), [second.mac])
         // Live unplug of a PCI device completes only when the guest acknowledges it (ACPI), and this guest
         // has no OS: check the persistent definition, which the next boot uses.
-        XCTAssertFalse(try virsh("dumpxml", "--inactive", request.domainName).contains(identity.mac))
+        let seen18 = try await virsh("dumpxml", "--inactive", request.domainName)
+        XCTAssertFalse(seen18.contains(identity.mac))
     }
 
     /// A pool on a full filesystem: the import fails with libvirt's error and leaves no half volume.
     func testImportIntoAFullPoolFailsCleanly() async throws {
         let mount = "\(directory)/small"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        XCTAssertEqual(try runCommand(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mount]).status, 0)
-        defer { _ = try? runCommand(["umount", "-l", mount]) }
+        let seen19 = try await runCommand(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mount])
+        XCTAssertEqual(seen19.status, 0)
+        addTeardownBlock { _ = try? await runCommand(["umount", "-l", mount]) }
         target.imagePool = PoolSpec(name: "\(prefix)-small", path: "\(mount)/imgs")
         storage = LibvirtStorageDriver(target: target, connection: connection, ownership: store, imagePaths: imagePaths)
         try await storage.ensurePools()
@@ -431,7 +452,7 @@ final class LibvirtDriversIntegrationTests: XCTestCase {
         } catch {
             XCTAssertTrue("\(error)".lowercased().contains("space") || "\(error)".contains("write"), "\(error)")
         }
-        let listing = try virsh("vol-list", target.imagePool.name)
+        let listing = try await virsh("vol-list", target.imagePool.name)
         XCTAssertFalse(listing.contains(request.volumeName), "a half-written volume was left behind: \(listing)")
         XCTAssertNil(try store.owner(host: "local", pool: target.imagePool.name, volume: request.volumeName))
         if let pool = try? connection.storagePoolIfPresent(name: target.imagePool.name) {

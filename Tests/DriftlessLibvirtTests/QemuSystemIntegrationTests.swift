@@ -34,20 +34,20 @@ final class QemuSystemIntegrationTests: XCTestCase {
         guard !prefix.isEmpty else { return }
         // Best-effort removal from outside, whatever state the test left.
         let virsh = ["virsh", "-q", "-c", uri]
-        let domains = try runCommand(virsh + ["list", "--all", "--name"]).stdout
+        let domains = try runCommandBlocking(virsh + ["list", "--all", "--name"]).stdout
         for name in domains.split(separator: "\n").map(String.init) where name.hasPrefix(prefix) {
-            try runCommand(virsh + ["destroy", name])
-            try runCommand(virsh + ["undefine", name, "--nvram"])
+            try runCommandBlocking(virsh + ["destroy", name])
+            try runCommandBlocking(virsh + ["undefine", name, "--nvram"])
         }
-        let pools = try runCommand(virsh + ["pool-list", "--all", "--name"]).stdout
+        let pools = try runCommandBlocking(virsh + ["pool-list", "--all", "--name"]).stdout
         for name in pools.split(separator: "\n").map(String.init) where name.hasPrefix(prefix) {
-            let volumes = try runCommand(virsh + ["vol-list", name, "--name"]).stdout
+            let volumes = try runCommandBlocking(virsh + ["vol-list", name, "--name"]).stdout
             for volume in volumes.split(separator: "\n") where !volume.isEmpty {
-                try runCommand(virsh + ["vol-delete", String(volume), "--pool", name])
+                try runCommandBlocking(virsh + ["vol-delete", String(volume), "--pool", name])
             }
-            try runCommand(virsh + ["pool-destroy", name])
-            try runCommand(virsh + ["pool-delete", name])
-            try runCommand(virsh + ["pool-undefine", name])
+            try runCommandBlocking(virsh + ["pool-destroy", name])
+            try runCommandBlocking(virsh + ["pool-delete", name])
+            try runCommandBlocking(virsh + ["pool-undefine", name])
         }
         if let poolDirectory { try? FileManager.default.removeItem(at: poolDirectory) }
         // libvirt keeps a per-domain QEMU log; drop ours.
@@ -57,13 +57,13 @@ final class QemuSystemIntegrationTests: XCTestCase {
         }
     }
 
-    private func virsh(_ arguments: String...) throws -> CommandResult {
-        try runCommand(["virsh", "-q", "-c", uri] + arguments)
+    private func virsh(_ arguments: String...) async throws -> CommandResult {
+        try await runCommand(["virsh", "-q", "-c", uri] + arguments)
     }
 
-    private func qemuProcessRuns(for name: String) throws -> Bool {
+    private func qemuProcessRuns(for name: String) async throws -> Bool {
         // QEMU's command line carries `-name guest=<name>,…`.
-        try runCommand(["pgrep", "-f", "qemu-system.*guest=\(name)"]).status == 0
+        try await runCommand(["pgrep", "-f", "qemu-system.*guest=\(name)"]).status == 0
     }
 
     /// Makes a started dir pool under the temporary directory.
@@ -86,13 +86,15 @@ final class QemuSystemIntegrationTests: XCTestCase {
         // Storage: a dir pool in a temp folder and a 64 MiB qcow2 volume.
         let pool = try makePool(connection)
         XCTAssertEqual(try pool.info().state, .running)
-        XCTAssertTrue(try virsh("pool-list", "--all", "--name").stdout.contains("\(prefix)-pool"))
+        let seen1 = try await virsh("pool-list", "--all", "--name")
+        XCTAssertTrue(seen1.stdout.contains("\(prefix)-pool"))
         let disk = try pool.createVolume(StorageVolumeXML(name: "root.qcow2", capacity: 64 << 20, format: .qcow2))
         let diskPath = try disk.path()
         XCTAssertEqual(diskPath, poolDirectory?.appendingPathComponent("root.qcow2").path)
         XCTAssertEqual(try disk.info().capacity, 64 << 20)
-        XCTAssertTrue(try virsh("vol-list", "\(prefix)-pool").stdout.contains("root.qcow2"))
-        let imageInfo = try runCommand(["qemu-img", "info", "--force-share", diskPath]).stdout
+        let seen2 = try await virsh("vol-list", "\(prefix)-pool")
+        XCTAssertTrue(seen2.stdout.contains("root.qcow2"))
+        let imageInfo = try await runCommand(["qemu-img", "info", "--force-share", diskPath]).stdout
         XCTAssertTrue(imageInfo.contains("file format: qcow2"), imageInfo)
 
         // Compute: a software-emulated domain using that disk, owned by Driftless.
@@ -109,12 +111,14 @@ final class QemuSystemIntegrationTests: XCTestCase {
         XCTAssertEqual(try domain.info().state, .running)
 
         // Seen from outside: virsh and a real QEMU process.
-        XCTAssertEqual(try virsh("domstate", name).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "running")
-        let dominfo = try virsh("dominfo", name).stdout
+        let seen3 = try await virsh("domstate", name)
+        XCTAssertEqual(seen3.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "running")
+        let dominfo = try await virsh("dominfo", name).stdout
         XCTAssertTrue(dominfo.contains(name), dominfo)
         XCTAssertTrue(dominfo.contains(try domain.uuidString()), dominfo)
-        XCTAssertTrue(try qemuProcessRuns(for: name), "no qemu-system process for \(name)")
-        let dumped = try virsh("dumpxml", name).stdout
+        let seen4 = try await qemuProcessRuns(for: name)
+        XCTAssertTrue(seen4, "no qemu-system process for \(name)")
+        let dumped = try await virsh("dumpxml", name).stdout
         XCTAssertTrue(dumped.contains("https://driftless.dev/xmlns/libvirt/1"), dumped)
         XCTAssertTrue(dumped.contains(diskPath), dumped)
 
@@ -131,12 +135,14 @@ final class QemuSystemIntegrationTests: XCTestCase {
         updated.commit = "c2"
         try domain.setDriftlessMetadata(updated, [.live, .config])
         XCTAssertEqual(try domain.driftlessMetadata(.config), updated)
-        XCTAssertTrue(try virsh("dumpxml", name, "--inactive").stdout.contains("<driftless:commit>c2</driftless:commit>"))
+        let seen5 = try await virsh("dumpxml", name, "--inactive")
+        XCTAssertTrue(seen5.stdout.contains("<driftless:commit>c2</driftless:commit>"))
         try domain.setMemory(kibibytes: 80 * 1024, .config)
         try domain.setVcpus(2, .config)
         let next = try domain.definition(.inactive)
         XCTAssertEqual(next.vcpus, 2)
-        XCTAssertTrue(try virsh("dumpxml", name, "--inactive").stdout.contains("<currentMemory unit='KiB'>81920</currentMemory>"))
+        let seen6 = try await virsh("dumpxml", name, "--inactive")
+        XCTAssertTrue(seen6.stdout.contains("<currentMemory unit='KiB'>81920</currentMemory>"))
 
         // A second disk in the next-boot definition (the test driver has no attach/detach).
         let data = try pool.createVolume(StorageVolumeXML(name: "data.raw", capacity: 1 << 20, format: .raw))
@@ -158,10 +164,12 @@ final class QemuSystemIntegrationTests: XCTestCase {
         // Stop and remove; then it is gone from libvirt and the process table.
         try domain.destroy()
         XCTAssertEqual(try domain.info().state, .shutoff)
-        XCTAssertTrue(try waitUntil { try !qemuProcessRuns(for: name) }, "QEMU still runs after destroy")
+        let qemuGone = try await eventually { try await !qemuProcessRuns(for: name) }
+        XCTAssertTrue(qemuGone, "QEMU still runs after destroy")
         try domain.undefine(.all)
         XCTAssertNil(try connection.domainIfPresent(name: name))
-        XCTAssertNotEqual(try virsh("dominfo", name).status, 0)
+        let seen7 = try await virsh("dominfo", name)
+        XCTAssertNotEqual(seen7.status, 0)
         let missing = assertLibvirtError(try connection.lookupDomain(name: name))
         XCTAssertEqual(missing?.code, .noDomain)
         XCTAssertEqual(missing?.isNotFound, true)
@@ -177,12 +185,14 @@ final class QemuSystemIntegrationTests: XCTestCase {
         XCTAssertEqual(kinds.last, .undefined, "\(received)")
 
         try disk.delete()
-        XCTAssertFalse(try virsh("vol-list", "\(prefix)-pool").stdout.contains("root.qcow2"))
+        let seen8 = try await virsh("vol-list", "\(prefix)-pool")
+        XCTAssertFalse(seen8.stdout.contains("root.qcow2"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: diskPath))
         try pool.destroy()
         try pool.delete()
         try pool.undefine()
-        XCTAssertFalse(try virsh("pool-list", "--all", "--name").stdout.contains("\(prefix)-pool"))
+        let seen9 = try await virsh("pool-list", "--all", "--name")
+        XCTAssertFalse(seen9.stdout.contains("\(prefix)-pool"))
     }
 
     func testVolumeUploadResizeAndClone() throws {
@@ -215,7 +225,7 @@ final class QemuSystemIntegrationTests: XCTestCase {
 
         // Uploading into a volume deleted out of band fails as "not found" and leaves the
         // connection usable (the half-opened stream is aborted and freed).
-        try runCommand(["virsh", "-q", "-c", uri, "vol-delete", "copy.raw", "--pool", "\(prefix)-pool"])
+        try runCommandBlocking(["virsh", "-q", "-c", uri, "vol-delete", "copy.raw", "--pool", "\(prefix)-pool"])
         let gone = assertLibvirtError(try clone.upload(Data(count: 1024)))
         XCTAssertEqual(gone?.code, .noStorageVol, "\(String(describing: gone))")
         XCTAssertEqual(gone?.isConnectionLost, false)

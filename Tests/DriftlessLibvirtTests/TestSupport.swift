@@ -1,4 +1,5 @@
 import DriftlessLibvirt
+import DriftlessProcess
 import Foundation
 import XCTest
 
@@ -15,40 +16,26 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Runs a command to completion and captures its output (for checks "from outside").
-///
-/// Uses `posix_spawnp`, a blocking `waitpid` and output files rather than Foundation's
-/// `Process` and pipes: `Process` notices a child's exit through a descriptor the child
-/// inherits, so any daemon a script leaves behind holding it made `waitUntilExit` hang.
+/// Runs a command to completion and captures its output (for checks "from outside"), through
+/// `ChildProcess`: swift-subprocess waits on the child's pid (Foundation's `Process` noticed an exit
+/// through a descriptor the child inherits, so a daemon a script left behind holding it made
+/// `waitUntilExit` hang), and it stops reading the output once the child has exited.
 @discardableResult
-func runCommand(_ arguments: [String]) throws -> CommandResult {
-    struct SpawnFailed: Error { var arguments: [String]; var errno: Int32 }
-    let directory = FileManager.default.temporaryDirectory
-    let outFile = directory.appendingPathComponent("dlt-cmd-\(UUID().uuidString).out")
-    let errFile = directory.appendingPathComponent("dlt-cmd-\(UUID().uuidString).err")
-    defer {
-        try? FileManager.default.removeItem(at: outFile)
-        try? FileManager.default.removeItem(at: errFile)
+func runCommand(_ arguments: [String]) async throws -> CommandResult {
+    CommandResult(try await ChildProcess.run(arguments[0], Array(arguments.dropFirst())))
+}
+
+/// `runCommand` for synchronous tests and `tearDown` (XCTest's main thread, never a cooperative thread:
+/// the rule of `ChildProcess.runBlocking`).
+@discardableResult
+func runCommandBlocking(_ arguments: [String]) throws -> CommandResult {
+    CommandResult(try ChildProcess.runBlocking(arguments[0], Array(arguments.dropFirst())))
+}
+
+extension CommandResult {
+    init(_ output: ChildProcess.Output) {
+        self.init(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
-    guard spawned == 0 else { throw SpawnFailed(arguments: arguments, errno: spawned) }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exited = (status & 0x7f) == 0
-    return CommandResult(
-        status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
-        stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-    )
 }
 
 /// The repository root, found from this file's path (Tests/DriftlessLibvirtTests/…).
@@ -88,6 +75,16 @@ func collectEvents(
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: TimeInterval = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return try await condition()
+}
+
+/// `eventually` for synchronous tests.
 func waitUntil(timeout: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
