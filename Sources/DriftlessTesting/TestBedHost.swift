@@ -83,4 +83,51 @@ public struct TestBedHost: Sendable {
             throw ScriptFailed(description: "testbed.sh \(arguments.joined(separator: " ")) failed (\(output.status)): \(output.stderr)")
         }
     }
+
+    // MARK: - What a test makes on the host
+
+    /// The Host manifest of a test that drives this host the way a controller drives a remote one:
+    /// libvirt over TLS and OVSDB over SSL (with `--pki pkiDirectory`), QEMU under TCG, the userspace
+    /// datapath, and the test's own pools `<pools>-vols` and `<pools>-imgs` in `directory` inside the
+    /// host; `labels` and `extra` spec lines (`schedulable: false`, capacity…) as the test needs.
+    public func hostManifest(bridge: String, pools: String, directory: String, labels: [String: String] = [:],
+                             extra: [String] = []) -> String {
+        let labelText = labels.isEmpty ? "" : ", labels: {" + labels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            .joined(separator: ", ") + "}"
+        return """
+            apiVersion: driftless.dev/v1
+            kind: Host
+            metadata: {name: \(name)\(labelText)}
+            spec:
+              libvirt: qemu+tls://\(address)/system
+              ovsdb: ssl:\(address):6640
+              bridge: \(bridge)
+              datapath: netdev
+              virtualization: qemu
+              storagePool: {name: \(pools)-vols, path: \(directory)/vols}
+              imagePool: {name: \(pools)-imgs, path: \(directory)/imgs}
+            """ + extra.map { "\n  " + $0 }.joined()
+    }
+
+    /// Removes what a test made here with `hostManifest`: the domains whose names start with
+    /// `domainPrefix`, the pools `<pools>-vols` and `<pools>-imgs` with their volumes, their directory
+    /// inside the host, and the bridge. Best effort: what is already gone is skipped.
+    public func removeTestObjects(domainPrefix: String, pools: String, directory: String, bridge: String) {
+        func virsh(_ arguments: String...) -> String {
+            (try? ChildProcess.runBlocking("virsh", ["-c", libvirtURI] + arguments))?.stdout ?? ""
+        }
+        for domain in virsh("list", "--all", "--name").split(separator: "\n") where domain.hasPrefix(domainPrefix) {
+            _ = virsh("destroy", String(domain))
+            _ = virsh("undefine", String(domain), "--remove-all-storage")
+        }
+        for pool in [pools + "-vols", pools + "-imgs"] {
+            for volume in virsh("vol-list", pool, "--name").split(separator: "\n") {
+                _ = virsh("vol-delete", String(volume), "--pool", pool)
+            }
+            _ = virsh("pool-destroy", pool)
+            _ = virsh("pool-undefine", pool)
+        }
+        _ = try? run("rm", "-rf", directory)
+        _ = try? ChildProcess.runBlocking("ovs-vsctl", ["--db=\(ovsdbEndpoint)", "--if-exists", "del-br", bridge])
+    }
 }

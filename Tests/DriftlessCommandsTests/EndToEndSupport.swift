@@ -81,8 +81,10 @@ final class EndToEndWorld {
     let bridge: String
     var repo: String { root + "/repo" }
     var state: String { root + "/state" }
-    var volumesPool: String { "dle2e-\(id)-vols" }
-    var imagesPool: String { "dle2e-\(id)-imgs" }
+    /// The prefix of the world's pools, `<pools>-vols` and `<pools>-imgs`.
+    var pools: String { "dle2e-\(id)" }
+    var volumesPool: String { pools + "-vols" }
+    var imagesPool: String { pools + "-imgs" }
 
     init(on testBedHost: TestBedHost? = nil) throws {
         self.testBedHost = testBedHost
@@ -136,19 +138,7 @@ final class EndToEndWorld {
     /// and instances (none: a commit that declares nothing but the host and project).
     func writeManifests(instances: [InstanceSpec], volumes: [VolumeSpec] = [], network: Bool = true, extra: [String] = []) throws {
         let host = if let testBedHost {
-            """
-            apiVersion: driftless.dev/v1
-            kind: Host
-            metadata: {name: \(testBedHost.name)}
-            spec:
-              libvirt: qemu+tls://\(testBedHost.address)/system
-              ovsdb: ssl:\(testBedHost.address):6640
-              bridge: \(bridge)
-              datapath: netdev
-              virtualization: qemu
-              storagePool: {name: \(volumesPool), path: \(poolsDirectory)/vols}
-              imagePool: {name: \(imagesPool), path: \(poolsDirectory)/imgs}
-            """
+            testBedHost.hostManifest(bridge: bridge, pools: pools, directory: poolsDirectory)
         } else {
             """
             apiVersion: driftless.dev/v1

@@ -17,25 +17,15 @@ final class MultiHostEndToEndTests: XCTestCase {
     override func tearDown() {
         for host in hosts {
             _ = try? host.start("libvirtd")
-            for name in domains(on: host) {
-                _ = try? sh("virsh", "-c", host.libvirtURI, "destroy", name)
-                _ = try? sh("virsh", "-c", host.libvirtURI, "undefine", name, "--remove-all-storage")
-            }
-            for pool in [volumesPool, imagesPool] {
-                for volume in (try? sh("virsh", "-c", host.libvirtURI, "vol-list", pool, "--name"))?.stdout.split(separator: "\n") ?? [] {
-                    _ = try? sh("virsh", "-c", host.libvirtURI, "vol-delete", String(volume), "--pool", pool)
-                }
-                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-destroy", pool)
-                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-undefine", pool)
-            }
-            _ = try? host.run("rm", "-rf", "/var/lib/driftless/pools/\(world.id)")
-            _ = try? sh("ovs-vsctl", "--db=\(host.ovsdbEndpoint)", "--if-exists", "del-br", "br-\(world.id.prefix(6))")
+            host.removeTestObjects(domainPrefix: world.project + ".", pools: pools, directory: poolsDirectory,
+                                   bridge: "br-\(world.id.prefix(6))")
         }
         world?.destroy()
     }
 
-    var volumesPool: String { "dlmh-\(world.id)-vols" }
-    var imagesPool: String { "dlmh-\(world.id)-imgs" }
+    var pools: String { "dlmh-\(world.id)" }
+    var poolsDirectory: String { "/var/lib/driftless/pools/\(world.id)" }
+    var volumesPool: String { pools + "-vols" }
 
     func domains(on host: TestBedHost) -> [String] {
         let output = (try? sh("virsh", "-c", host.libvirtURI, "list", "--all", "--name"))?.stdout ?? ""
@@ -68,21 +58,9 @@ final class MultiHostEndToEndTests: XCTestCase {
               format: qcow2
             """]
         for host in hosts {
-            docs.append("""
-                apiVersion: driftless.dev/v1
-                kind: Host
-                metadata: {name: \(host.name), labels: {rack: \(host.name == "tb3" ? "b" : "a")}}
-                spec:
-                  libvirt: qemu+tls://\(host.address)/system
-                  ovsdb: ssl:\(host.address):6640
-                  bridge: br-\(world.id.prefix(6))
-                  datapath: netdev
-                  virtualization: qemu
-                  capacity: {vcpus: 2, memory: 1GiB}
-                  overcommit: {cpu: 1.0}
-                  storagePool: {name: \(volumesPool), path: /var/lib/driftless/pools/\(world.id)/vols}
-                  imagePool: {name: \(imagesPool), path: /var/lib/driftless/pools/\(world.id)/imgs}
-                """)
+            docs.append(host.hostManifest(bridge: "br-\(world.id.prefix(6))", pools: pools, directory: poolsDirectory,
+                                          labels: ["rack": host.name == "tb3" ? "b" : "a"],
+                                          extra: ["capacity: {vcpus: 2, memory: 1GiB}", "overcommit: {cpu: 1.0}"]))
         }
         if volume {
             docs.append("""

@@ -19,8 +19,8 @@ final class MultiHostGuestEndToEndTests: XCTestCase {
     var hosts: [TestBedHost] = []
     var imageSHA = ""
 
-    var volumesPool: String { "dlmg-\(world.id)-vols" }
-    var imagesPool: String { "dlmg-\(world.id)-imgs" }
+    var pools: String { "dlmg-\(world.id)" }
+    var poolsDirectory: String { "/var/lib/driftless/pools/\(world.id)" }
     var bridge: String { "br-g\(world.id.prefix(6))" }
 
     override func setUpWithError() throws {
@@ -35,20 +35,7 @@ final class MultiHostGuestEndToEndTests: XCTestCase {
 
     override func tearDown() {
         for host in hosts {
-            let names = (try? sh("virsh", "-c", host.libvirtURI, "list", "--all", "--name"))?.stdout.split(separator: "\n") ?? []
-            for name in names where name.hasPrefix(world.project + ".") {
-                _ = try? sh("virsh", "-c", host.libvirtURI, "destroy", String(name))
-                _ = try? sh("virsh", "-c", host.libvirtURI, "undefine", String(name))
-            }
-            for pool in [volumesPool, imagesPool] {
-                for volume in (try? sh("virsh", "-c", host.libvirtURI, "vol-list", pool, "--name"))?.stdout.split(separator: "\n") ?? [] {
-                    _ = try? sh("virsh", "-c", host.libvirtURI, "vol-delete", String(volume), "--pool", pool)
-                }
-                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-destroy", pool)
-                _ = try? sh("virsh", "-c", host.libvirtURI, "pool-undefine", pool)
-            }
-            _ = try? host.run("rm", "-rf", "/var/lib/driftless/pools/\(world.id)")
-            _ = try? sh("ovs-vsctl", "--db=\(host.ovsdbEndpoint)", "--if-exists", "del-br", bridge)
+            host.removeTestObjects(domainPrefix: world.project + ".", pools: pools, directory: poolsDirectory, bridge: bridge)
         }
         world?.destroy()
     }
@@ -82,21 +69,9 @@ final class MultiHostGuestEndToEndTests: XCTestCase {
             spec: {size: 64MiB, format: raw}
             """]
         for host in hosts {
-            docs.append("""
-                apiVersion: driftless.dev/v1
-                kind: Host
-                metadata: {name: \(host.name)}
-                spec:
-                  libvirt: qemu+tls://\(host.address)/system
-                  ovsdb: ssl:\(host.address):6640
-                  bridge: \(bridge)
-                  datapath: netdev
-                  virtualization: qemu
-                  schedulable: \(host.name == drained ? "false" : "true")
-                  physicalNetworks: [{name: physnet1, interface: phys0}]
-                  storagePool: {name: \(volumesPool), path: /var/lib/driftless/pools/\(world.id)/vols}
-                  imagePool: {name: \(imagesPool), path: /var/lib/driftless/pools/\(world.id)/imgs}
-                """)
+            docs.append(host.hostManifest(bridge: bridge, pools: pools, directory: poolsDirectory, extra: [
+                "schedulable: \(host.name == drained ? "false" : "true")", "physicalNetworks: [{name: physnet1, interface: phys0}]",
+            ]))
         }
         for (name, ip, volumes) in [("alpha", "10.10.0.21", "[data]"), ("beta", "10.10.0.22", "[]")] {
             docs.append("""

@@ -9,43 +9,16 @@ import Testing
 /// empty volume.
 @Suite("Moves")
 struct MoveTests {
-    /// Three hosts, tb1..tb3; `web` with the volume `data`; `extra` spec lines for `web`, `hostExtra`
-    /// lines per Host.
+    /// Three hosts, tb1..tb3 (`SchedulingPlannerTests.threeHosts`, all in rack a unless `labels` says);
+    /// `web` with the volume `data`; `extra` spec lines for `web`, `hostExtra` lines per Host.
     static func cloud(web extra: [String] = [], hostExtra: [String: String] = [:], labels: [String: String] = [:]) throws -> DesiredState {
-        var text = """
-            apiVersion: driftless.dev/v1
-            kind: Project
-            metadata: {name: shop}
-            ---
-            apiVersion: driftless.dev/v1
-            kind: Image
-            metadata: {name: tiny}
-            spec: {source: {path: /var/lib/driftless/images/tiny.qcow2}, sha256: \(TestManifests.digest), format: qcow2}
-            ---
-            apiVersion: driftless.dev/v1
-            kind: Network
-            metadata: {name: net, project: shop}
-            spec: {cidr: 10.0.0.0/24, vlan: 10}
+        let text = SchedulingPlannerTests.threeHosts(hostExtra: hostExtra, labels: labels) + """
+
             ---
             apiVersion: driftless.dev/v1
             kind: Volume
             metadata: {name: data, project: shop}
             spec: {size: 1GiB}
-            """
-        for name in ["tb1", "tb2", "tb3"] {
-            text += """
-
-                ---
-                apiVersion: driftless.dev/v1
-                kind: Host
-                metadata: {name: \(name), labels: {rack: \(labels[name] ?? "a")}}
-                spec:
-                  overcommit: {cpu: 1.0}
-                \(hostExtra[name].map { "  " + $0 } ?? "")
-                """
-        }
-        text += """
-
             ---
             apiVersion: driftless.dev/v1
             kind: Instance

@@ -6,11 +6,9 @@ import Testing
 /// error naming each host's constraint, drained and unreadable hosts, and never a second copy.
 @Suite("Planner: scheduling")
 struct SchedulingPlannerTests {
-    /// Three hosts tb1..tb3 (2 vCPUs and 2 GiB each as their libvirt reports, no overcommit of CPU), a
-    /// project, an image, a network; `instances` are added as `web-1`… with `extra` spec lines.
-    static func cloud(instances: Int, memory: String = "512MiB", extra: String = "", hostExtra: [String: String] = [:]) throws
-        -> DesiredState
-    {
+    /// A project `shop`, the image `tiny`, the network `net` (VLAN 10), and three Hosts tb1..tb3 without
+    /// CPU overcommit, labelled `rack` (`labels` by host, else `a`), with `hostExtra` spec lines by host.
+    static func threeHosts(hostExtra: [String: String] = [:], labels: [String: String] = ["tb3": "b"]) -> String {
         var text = """
             apiVersion: driftless.dev/v1
             kind: Project
@@ -32,12 +30,21 @@ struct SchedulingPlannerTests {
                 ---
                 apiVersion: driftless.dev/v1
                 kind: Host
-                metadata: {name: \(name), labels: {rack: \(name == "tb3" ? "b" : "a")}}
+                metadata: {name: \(name), labels: {rack: \(labels[name] ?? "a")}}
                 spec:
                   overcommit: {cpu: 1.0}
                 \(hostExtra[name].map { "  " + $0 } ?? "")
                 """
         }
+        return text
+    }
+
+    /// Three hosts tb1..tb3 (`threeHosts`, 2 vCPUs and 2 GiB each as their libvirt reports), tb3 in rack
+    /// b; `instances` are added as `web-1`… with `extra` spec lines.
+    static func cloud(instances: Int, memory: String = "512MiB", extra: String = "", hostExtra: [String: String] = [:]) throws
+        -> DesiredState
+    {
+        var text = threeHosts(hostExtra: hostExtra)
         for index in 0..<instances {
             text += """
 
