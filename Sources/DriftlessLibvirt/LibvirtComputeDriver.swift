@@ -143,9 +143,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         let seed = try await seedImage(for: request)
         return try await blocking { [self] connection in
             if let existing = try connection.domainIfPresent(name: request.domainName) {
-                guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
-                      marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
-                else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+                let marker = try self.marker(of: existing, for: request)
                 // Created by an earlier, interrupted run: finish what is missing.
                 if request.power == .running, try !existing.isActive() { try existing.create() }
                 return try observe(existing, name: request.domainName, marker: marker)
@@ -362,13 +360,29 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// The marker of `domain`, which must be the domain Driftless made for `request` (its project, name and
+    /// installation); anything else with its name is a collision, never changed.
+    func marker(of domain: LibvirtDomain, for request: InstanceRequest) throws -> DriftlessMetadata {
+        guard let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
+              marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
+        else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+        return marker
+    }
+
+    /// The domain named `name` and its marker: absent, or without Driftless's instance marker, it is not
+    /// one a move may touch (a collision).
+    func managedDomain(_ name: String, on connection: LibvirtConnection) throws -> (LibvirtDomain, DriftlessMetadata) {
+        guard let domain = try connection.domainIfPresent(name: name),
+              let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue
+        else { throw LibvirtDriverError.collision(domain: name, host: target.name) }
+        return (domain, marker)
+    }
+
     // MARK: - Move
 
     public func prepareMove(_ observed: ObservedInstance, to host: String, shutdownTimeout: Duration) async throws {
         let domain = try await blocking { [self] connection -> LibvirtDomain in
-            guard let domain = try connection.domainIfPresent(name: observed.domainName),
-                  let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue
-            else { throw LibvirtDriverError.collision(domain: observed.domainName, host: target.name) }
+            let (domain, _) = try managedDomain(observed.domainName, on: connection)
             try domain.setAutostart(false)
             return domain
         }
@@ -387,9 +401,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
         let seed = try await seedImage(for: request)
         return try await blocking { [self] connection in
             if let existing = try connection.domainIfPresent(name: request.domainName) {
-                guard let marker = try? existing.driftlessMetadata(), marker.kind == Kind.instance.rawValue,
-                      marker.project == request.id.project, marker.name == request.id.name, marker.owner == request.owner
-                else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+                let marker = try self.marker(of: existing, for: request)
                 return try observe(existing, name: request.domainName, marker: marker)
             }
             let pool = try connection.lookupStoragePool(name: target.storagePool.name)
@@ -407,9 +419,7 @@ public final class LibvirtComputeDriver: ComputeDriver, @unchecked Sendable {
 
     public func settle(_ request: InstanceRequest) async throws -> ObservedInstance {
         try await blocking { [self] connection in
-            guard let domain = try connection.domainIfPresent(name: request.domainName),
-                  let marker = try? domain.driftlessMetadata(), marker.kind == Kind.instance.rawValue
-            else { throw LibvirtDriverError.collision(domain: request.domainName, host: target.name) }
+            let (domain, marker) = try managedDomain(request.domainName, on: connection)
             var settled = marker
             settled.movingTo = nil
             settled.movedFrom = nil

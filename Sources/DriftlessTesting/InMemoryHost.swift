@@ -173,10 +173,7 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
         try lock.withLock {
             guard var instance = instances[observed.id] else { throw Failure(failureKind: .terminal, description: "no domain \(observed.domainName)") }
             instance.movingTo = host
-            instance.power = .stopped
-            instance.liveVCPUs = nil
-            instance.liveMemory = nil
-            instances[observed.id] = instance
+            instances[observed.id] = Self.stopped(instance)
         }
     }
 
@@ -184,13 +181,10 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
         try await call("arrive \(request.id.name)")
         return try lock.withLock {
             if let existing = instances[request.id] { return existing }
-            var observed = Self.observed(request, uuid: UUID().uuidString.lowercased(), in: volumeDirectory)
+            var observed = Self.stopped(Self.observed(request, uuid: UUID().uuidString.lowercased(), in: volumeDirectory))
             guard let root = observed.rootDiskPath, contents[root] != nil else {
                 throw Failure(failureKind: .terminal, description: "no root disk copied for \(request.domainName)")
             }
-            observed.power = .stopped
-            observed.liveVCPUs = nil
-            observed.liveMemory = nil
             observed.movedFrom = host
             instances[request.id] = observed
             return observed
@@ -205,6 +199,15 @@ public final class InMemoryHost: ComputeDriver, StorageDriver, NetworkDriver, @u
             instances[request.id] = settled
             return settled
         }
+    }
+
+    /// `instance` powered off: no live vCPUs or memory.
+    static func stopped(_ instance: ObservedInstance) -> ObservedInstance {
+        var stopped = instance
+        stopped.power = .stopped
+        stopped.liveVCPUs = nil
+        stopped.liveMemory = nil
+        return stopped
     }
 
     static func observed(_ request: InstanceRequest, uuid: String, in directory: String) -> ObservedInstance {

@@ -293,15 +293,12 @@ extension Applier {
         if move.arrived == nil {
             try await source.compute.prepareMove(move.observed, to: move.to, shutdownTimeout: options.shutdownTimeout)
             await progress(MovePhase.stopped.rawValue)
+            let disks = (move.observed.rootDiskPath.map { [($0, move.rootDisk)] } ?? [])
+                + move.volumes.map { ($0.observed.path, $0.incoming) }
             var copied: UInt64 = 0
-            if let root = move.observed.rootDiskPath {
-                let reader = try await source.storage.read(volumeAt: root)
-                _ = try await target.storage.receive(move.rootDisk, from: reader)
-                copied += reader.length
-            }
-            for volume in move.volumes {
-                let reader = try await source.storage.read(volumeAt: volume.observed.path)
-                _ = try await target.storage.receive(volume.incoming, from: reader)
+            for (path, incoming) in disks {
+                let reader = try await source.storage.read(volumeAt: path)
+                _ = try await target.storage.receive(incoming, from: reader)
                 copied += reader.length
             }
             await progress(MovePhase.copied.rawValue + " \(ByteSize(bytes: copied))")
