@@ -110,7 +110,7 @@ struct IncrementalLoadTests {
             spec = AnyHashable(object.spec)
             file = object.source?.file
             document = object.source?.document
-            line = object.source?.root.line
+            line = object.source?.location.line
         }
     }
 

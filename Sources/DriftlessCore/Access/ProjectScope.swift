@@ -28,7 +28,7 @@ public struct ProjectScope: Sendable {
         var documents: [String: [Document]] = [:]
         func add(_ id: ObjectID, _ source: ObjectSource?) {
             guard let source else { return }
-            documents[source.file, default: []].append(Document(line: source.root.line, project: Self.project(of: id)))
+            documents[source.file, default: []].append(Document(line: source.location.line, project: Self.project(of: id)))
         }
         for o in state.hosts { add(o.id, o.source) }
         for o in state.projects { add(o.id, o.source) }

@@ -31,38 +31,34 @@ public struct ObjectMeta: Sendable, Codable, Hashable {
     public var annotations: [String: String] = [:]
 }
 
-/// Where an object was declared: the file, the document's position and its parsed tree, so that any
-/// field can be located for a diagnostic or a plan line.
+/// Where an object was declared: the file, the document's position and where each of its fields was
+/// written (`SourceMap`), so that any field can be located for a diagnostic or a plan line.
 public struct ObjectSource: Sendable {
     public var file: String
     public var document: Int
-    public var root: YAMLNode
+    public var map: SourceMap
+
+    public init(file: String, document: Int, root: YAMLNode) {
+        self.file = file
+        self.document = document
+        map = SourceMap(root)
+    }
 
     /// The location of the document's start.
-    public var location: SourceLocation { SourceLocation(file: file, line: root.line, column: root.column) }
+    public var location: SourceLocation { SourceLocation(file: file, line: map.line, column: map.column) }
 
     /// The location of a field path such as `spec.networks[1].ip`; the nearest existing ancestor when the
     /// field is absent (a missing field is reported where it should have been).
     public func location(of path: String) -> SourceLocation {
-        var node = root
-        for component in Self.components(of: path) {
-            switch (component, node) {
-            case let (.key(key), .mapping(mapping)):
-                guard let entry = mapping.entry(key) else { return at(node) }
-                if case let .scalar(s) = entry.value, s.resolved == .null { return at(.scalar(entry.key)) }
-                node = entry.value
-            case let (.index(i), .sequence(sequence)) where i < sequence.items.count:
-                node = sequence.items[i]
-            default:
-                return at(node)
-            }
-        }
-        return at(node)
+        let (line, column) = map.position(of: Self.components(of: path))
+        return SourceLocation(file: file, line: line, column: column)
     }
 
-    private func at(_ node: YAMLNode) -> SourceLocation {
-        SourceLocation(file: file, line: node.line, column: node.column)
-    }
+    /// Whether the field at `path` is written with a value other than null.
+    public func hasValue(at path: String) -> Bool { map.hasValue(at: Self.components(of: path)) }
+
+    /// Whether the field at `path` is written as a mapping.
+    public func isMapping(at path: String) -> Bool { map.isMapping(at: Self.components(of: path)) }
 
     enum PathComponent: Equatable {
         case key(String)
@@ -86,6 +82,98 @@ public struct ObjectSource: Sendable {
         }
         return result
     }
+}
+
+/// The shape of a document's tree and where each node was written, without the values: what locating a
+/// field needs, in one flat array (a document's parsed tree is a heap object per node and holds every
+/// value a second time beside the decoded spec; a state of 20,000 objects kept their trees as tens of
+/// MiB).
+///
+/// The nodes are in pre-order; each records how many nodes its subtree holds, so the children of a node
+/// are found by skipping whole subtrees.
+public struct SourceMap: Sendable {
+    struct Node {
+        enum Shape: UInt8 { case null, scalar, mapping, sequence }
+        /// The key of a mapping's entry; empty for a sequence's item and the root.
+        var key: String
+        var line: Int32, column: Int32
+        /// Where the key was written (an entry's), or the node itself.
+        var keyLine: Int32, keyColumn: Int32
+        /// The nodes of this subtree, this one included.
+        var size: Int32
+        var shape: Shape
+    }
+
+    private var nodes: ContiguousArray<Node>
+
+    public init(_ root: YAMLNode) {
+        var nodes = ContiguousArray<Node>()
+        func add(_ node: YAMLNode, key: YAMLNode.Scalar?) {
+            let index = nodes.count
+            let shape: Node.Shape = switch node {
+            case let .scalar(s): s.resolved == .null ? .null : .scalar
+            case .mapping: .mapping
+            case .sequence: .sequence
+            }
+            nodes.append(Node(key: key?.value ?? "", line: Self.clamped(node.line), column: Self.clamped(node.column),
+                              keyLine: Self.clamped(key?.line ?? node.line), keyColumn: Self.clamped(key?.column ?? node.column),
+                              size: 1, shape: shape))
+            switch node {
+            case .scalar: break
+            case let .mapping(m): for entry in m.entries { add(entry.value, key: entry.key) }
+            case let .sequence(s): for item in s.items { add(item, key: nil) }
+            }
+            nodes[index].size = Int32(clamping: nodes.count - index)
+        }
+        add(root, key: nil)
+        self.nodes = nodes
+    }
+
+    /// The document's start.
+    public var line: Int { Int(nodes[0].line) }
+    public var column: Int { Int(nodes[0].column) }
+
+    /// Where the node at `path` was written; for a path that leaves the tree, the last node on it. A
+    /// null value is placed at its key (an entry written without a value has no place of its own).
+    func position(of path: [ObjectSource.PathComponent]) -> (line: Int, column: Int) {
+        let node = nodes[walk(path).index]
+        return node.shape == .null ? (Int(node.keyLine), Int(node.keyColumn)) : (Int(node.line), Int(node.column))
+    }
+
+    func hasValue(at path: [ObjectSource.PathComponent]) -> Bool {
+        let (index, complete) = walk(path)
+        return complete && nodes[index].shape != .null
+    }
+
+    func isMapping(at path: [ObjectSource.PathComponent]) -> Bool {
+        let (index, complete) = walk(path)
+        return complete && nodes[index].shape == .mapping
+    }
+
+    /// The node at the end of `path`, or the last one reached and false.
+    private func walk(_ path: [ObjectSource.PathComponent]) -> (index: Int, complete: Bool) {
+        var index = 0
+        for component in path {
+            let node = nodes[index]
+            var child = index + 1, position = 0, found: Int?
+            let end = index + Int(node.size)
+            while child < end {
+                switch component {
+                case let .key(key) where node.shape == .mapping && nodes[child].key == key: found = child
+                case let .index(i) where node.shape == .sequence && position == i: found = child
+                default: break
+                }
+                if found != nil { break }
+                child += Int(nodes[child].size)
+                position += 1
+            }
+            guard let found else { return (index, false) }
+            index = found
+        }
+        return (index, true)
+    }
+
+    private static func clamped(_ value: Int) -> Int32 { Int32(clamping: value) }
 }
 
 /// A declared object of one kind: identity, metadata, typed spec and where it was written.

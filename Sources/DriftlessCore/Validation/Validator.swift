@@ -193,9 +193,8 @@ struct Validator {
 
     mutating func checkImages() {
         for image in state.images {
-            guard let source = image.source?.root.mapping?["spec"]?.mapping?["source"]?.mapping else { continue }
-            let hasPath = source["path"].map { $0.scalar?.resolved != .null } ?? false
-            let hasURL = source["url"].map { $0.scalar?.resolved != .null } ?? false
+            guard let source = image.source, source.isMapping(at: "spec.source") else { continue }
+            let hasPath = source.hasValue(at: "spec.source.path"), hasURL = source.hasValue(at: "spec.source.url")
             if hasPath == hasURL {
                 diagnostics.error(
                     hasPath ? "source has both path and url" : "source needs a path or a url",
