@@ -1,19 +1,60 @@
 /// What the drivers saw on one host.
+///
+/// A value, held in one shared immutable box: the planner keeps a host beside each of thousands of
+/// instances and volumes (where each runs, where each is placed), and a copy is a reference, not the
+/// hundreds of bytes of a target and three observations. A change makes a new box.
 public struct HostObservation: Sendable {
-    public var target: HostTarget
-    public var compute: Observed<ComputeObservation>
-    public var storage: Observed<StorageObservation>
-    public var ports: Observed<[ObservedPort]>
+    private struct Values: Sendable {
+        var target: HostTarget
+        var compute: Observed<ComputeObservation>
+        var storage: Observed<StorageObservation>
+        var ports: Observed<[ObservedPort]>
+        var portsOnOtherBridges: [String: String]
+    }
+
+    private final class Box: Sendable {
+        let values: Values
+        init(_ values: Values) { self.values = values }
+    }
+
+    private var box: Box
+
+    private mutating func change(_ body: (inout Values) -> Void) {
+        var values = box.values
+        body(&values)
+        box = Box(values)
+    }
+
+    public var target: HostTarget {
+        get { box.values.target }
+        set { change { $0.target = newValue } }
+    }
+
+    public var compute: Observed<ComputeObservation> {
+        get { box.values.compute }
+        set { change { $0.compute = newValue } }
+    }
+
+    public var storage: Observed<StorageObservation> {
+        get { box.values.storage }
+        set { change { $0.storage = newValue } }
+    }
+
+    public var ports: Observed<[ObservedPort]> {
+        get { box.values.ports }
+        set { change { $0.ports = newValue } }
+    }
+
     /// Ports on the host's other OVS bridges, by name, with the bridge holding each.
-    public var portsOnOtherBridges: [String: String]
+    public var portsOnOtherBridges: [String: String] {
+        get { box.values.portsOnOtherBridges }
+        set { change { $0.portsOnOtherBridges = newValue } }
+    }
 
     public init(target: HostTarget, compute: Observed<ComputeObservation>, storage: Observed<StorageObservation>,
                 ports: Observed<[ObservedPort]>, portsOnOtherBridges: [String: String] = [:]) {
-        self.portsOnOtherBridges = portsOnOtherBridges
-        self.target = target
-        self.compute = compute
-        self.storage = storage
-        self.ports = ports
+        box = Box(Values(target: target, compute: compute, storage: storage, ports: ports,
+                         portsOnOtherBridges: portsOnOtherBridges))
     }
 
     /// Whether everything about the host is known; a host that is not gets no deletes.

@@ -22,8 +22,6 @@ struct PlanContext {
     let instancesByHost: [String: [ObjectID: ObservedInstance]]
     let volumesByHost: [String: [ObjectID: ObservedVolume]]
     let portsByHost: [String: [String: ObservedPort]]
-    /// The first host each managed instance is found on.
-    let runsOn: [ObjectID: HostObservation]
     /// Every host each managed instance is found on, in host order: more than one only while a move is
     /// between its copy and its end, or when a domain was copied by hand.
     let foundOn: [ObjectID: [HostObservation]]
@@ -47,12 +45,10 @@ struct PlanContext {
         var instances: [String: [ObjectID: ObservedInstance]] = [:]
         var volumes: [String: [ObjectID: ObservedVolume]] = [:]
         var ports: [String: [String: ObservedPort]] = [:]
-        var runsOn: [ObjectID: HostObservation] = [:]
         var foundOn: [ObjectID: [HostObservation]] = [:]
         for host in hosts {
             for instance in host.compute.value?.instances ?? [] {
                 instances[host.target.name, default: [:]][instance.id] = instance
-                if runsOn[instance.id] == nil { runsOn[instance.id] = host }
                 foundOn[instance.id, default: []].append(host)
             }
             for volume in host.storage.value?.volumes ?? [] { volumes[host.target.name, default: [:]][volume.id] = volume }
@@ -63,7 +59,6 @@ struct PlanContext {
         instancesByHost = instances
         volumesByHost = volumes
         portsByHost = ports
-        self.runsOn = runsOn
         self.foundOn = foundOn
         let declared = Set(desired.effectiveHosts.map(\.name)), before = Set(previous?.effectiveHosts.map(\.name) ?? [])
         retired = Set(hosts.map(\.target.name).filter { !declared.contains($0) && before.contains($0) })
