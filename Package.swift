@@ -165,7 +165,7 @@ let package = Package(
         /// `await Driftless.main()` and nothing else.
         .executableTarget(
             name: "driftless",
-            dependencies: ["DriftlessCommands"]
+            dependencies: ["DriftlessCommands", "DriftlessProcess"]
         ),
 
         .testTarget(name: "DriftlessCoreTests", dependencies: ["DriftlessCore", "DriftlessTesting", "DriftlessProcess", .product(name: "Crypto", package: "swift-crypto")]),

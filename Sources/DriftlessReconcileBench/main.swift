@@ -245,6 +245,8 @@ func memoryByPhase(_ laid: LaidOut) async throws {
     report("5 x ports observe")
 }
 
+// The allocator's policy of `driftless` itself, so the figures are the product's.
+MemoryPolicy.returnLargeBlocks()
 let arguments = CommandLine.arguments.dropFirst()
 let mode = arguments.first ?? "noop-plan"
 let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 1000

@@ -1,5 +1,12 @@
 import DriftlessCommands
+import DriftlessProcess
 
-/// The executable's entry point: the command tree lives in `DriftlessCommands`.
+/// The executable's entry point: the allocator's policy (`MemoryPolicy`), then the command tree, which
+/// lives in `DriftlessCommands`.
 @main
-extension Driftless {}
+enum DriftlessMain {
+    static func main() async {
+        MemoryPolicy.returnLargeBlocks()
+        await Driftless.main()
+    }
+}
