@@ -331,44 +331,87 @@ public final class GitRepository {
     ///
     /// `manifestsOnly: false` lists every changed path under `path` instead, whatever its name: what an
     /// incremental load needs to report symbolic links and submodules exactly as a full read does.
+    ///
+    /// Walks the two trees side by side and descends only into the subtrees whose ids differ, so that
+    /// the cost is that of the change, not of the repository; what it reports is what a tree-to-tree diff
+    /// without rename or type-change detection reports (a change of type is a delete and an add), in
+    /// path order.
     public func changedPaths(
         from base: String, to head: String, under path: String = "", manifestsOnly: Bool = true
     ) throws -> [ChangedPath] {
         let root = try normalize(path)
-        let oldTree = try commit(base).tree()
-        let newTree = try commit(head).tree()
-        var options = git_diff_options()
-        try LibGit2.check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
-        var diffPointer: OpaquePointer?
-        try LibGit2.check(git_diff_tree_to_tree(&diffPointer, pointer, oldTree.pointer, newTree.pointer, &options),
-                          "git_diff_tree_to_tree")
-        guard let diffPointer else { return [] }
-        let diff = GitDiff(owning: diffPointer)
-        var result: [ChangedPath] = []
-        for i in 0..<git_diff_num_deltas(diff.pointer) {
-            guard let delta = git_diff_get_delta(diff.pointer, i)?.pointee else { continue }
-            let old = delta.old_file.path.map { String(cString: $0) }
-            let new = delta.new_file.path.map { String(cString: $0) }
-            let status: ChangedPath.Status
-            switch delta.status {
-            case GIT_DELTA_ADDED: status = .added
-            case GIT_DELTA_DELETED: status = .deleted
-            case GIT_DELTA_MODIFIED: status = .modified
-            case GIT_DELTA_RENAMED: status = .renamed
-            case GIT_DELTA_TYPECHANGE: status = .typeChanged
-            default: status = .other
-            }
-            let paths = [old, new].compactMap { $0 }
-            let inScope = paths.contains { p in
-                (!manifestsOnly || ManifestFile.isManifestPath(p)) && (root.isEmpty || p.hasPrefix(root + "/"))
-            }
-            guard inScope else { continue }
-            result.append(ChangedPath(
-                status: status,
-                oldPath: status == .added ? nil : old,
-                newPath: status == .deleted ? nil : new))
+        func top(_ revision: String) throws -> GitTree? {
+            let tree = try commit(revision).tree()
+            if root.isEmpty { return tree }
+            guard let entry = try tree.entry(atPath: root), case .tree = entry.mode else { return nil }
+            return try lookupTree(entry.oid)
         }
-        return result
+        var changes: [ChangedPath] = []
+        try compare(top(base), top(head), prefix: root.isEmpty ? "" : root + "/", into: &changes)
+        guard manifestsOnly else { return changes }
+        return changes.filter { change in
+            [change.oldPath, change.newPath].contains { $0.map(ManifestFile.isManifestPath) ?? false }
+        }
+    }
+
+    /// Appends the paths that differ between `old` and `new` (either absent: every path of the other),
+    /// below `prefix`.
+    func compare(_ old: GitTree?, _ new: GitTree?, prefix: String, into changes: inout [ChangedPath]) throws {
+        // In git's order: a tree sorts as its name followed by "/".
+        func key(_ entry: GitTreeEntryInfo) -> [UInt8] {
+            if case .tree = entry.mode { return Array(entry.name.utf8) + [UInt8(ascii: "/")] }
+            return Array(entry.name.utf8)
+        }
+        let before = (old?.entries ?? []).map { (key($0), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+        let after = (new?.entries ?? []).map { (key($0), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+        func removed(_ entry: GitTreeEntryInfo) throws {
+            if case .tree = entry.mode {
+                try compare(lookupTree(entry.oid), nil, prefix: prefix + entry.name + "/", into: &changes)
+            } else {
+                changes.append(ChangedPath(status: .deleted, oldPath: prefix + entry.name, newPath: nil))
+            }
+        }
+        func added(_ entry: GitTreeEntryInfo) throws {
+            if case .tree = entry.mode {
+                try compare(nil, lookupTree(entry.oid), prefix: prefix + entry.name + "/", into: &changes)
+            } else {
+                changes.append(ChangedPath(status: .added, oldPath: nil, newPath: prefix + entry.name))
+            }
+        }
+        /// Regular files, executable or not, are one type; links and submodules are others.
+        func type(_ mode: GitTreeEntryInfo.Mode) -> String {
+            switch mode {
+            case .tree: "tree"
+            case .blob, .executableBlob: "file"
+            case .symlink: "link"
+            case .submodule: "submodule"
+            case let .other(raw): "other \(raw)"
+            }
+        }
+        var (i, j) = (0, 0)
+        while i < before.count || j < after.count {
+            if j == after.count || (i < before.count && before[i].0.lexicographicallyPrecedes(after[j].0)) {
+                try removed(before[i].1)
+                i += 1
+            } else if i == before.count || after[j].0.lexicographicallyPrecedes(before[i].0) {
+                try added(after[j].1)
+                j += 1
+            } else {
+                let (a, b) = (before[i].1, after[j].1)
+                (i, j) = (i + 1, j + 1)
+                let sameMode = type(a.mode) == type(b.mode) && String(describing: a.mode) == String(describing: b.mode)
+                var (x, y) = (a.oid, b.oid)
+                if sameMode, git_oid_cmp(&x, &y) == 0 { continue }
+                if case .tree = a.mode {
+                    try compare(lookupTree(a.oid), lookupTree(b.oid), prefix: prefix + a.name + "/", into: &changes)
+                } else if type(a.mode) == type(b.mode) {
+                    changes.append(ChangedPath(status: .modified, oldPath: prefix + a.name, newPath: prefix + b.name))
+                } else {
+                    try removed(a)
+                    try added(b)
+                }
+            }
+        }
     }
 }
 

@@ -126,6 +126,45 @@ struct GitRepositoryTests {
         #expect(Set(all.map { $0.newPath ?? $0.oldPath ?? "" }) == ["m/change.yaml", "m/drop.yaml", "m/add.yml", "m/notes.txt"])
     }
 
+    /// The tree walk reports what `git diff --no-renames` reports: nested changes below unchanged
+    /// directories, a directory turned into a file and back, a file turned into a link, a mode change.
+    @Test func changedPathsAreThoseGitReports() async throws {
+        let repo = try await TestRepository()
+        for name in ["a/keep.yaml", "a/b/c/deep.yaml", "a/b/other.yaml", "x/file.yaml", "d/inside.yaml", "m.yaml", "z.yaml"] {
+            try repo.write(name, TestRepository.project(name.replacingOccurrences(of: "/", with: "-")))
+        }
+        let base = try await repo.commit("base")
+        try repo.write("a/b/c/deep.yaml", TestRepository.project("deeper"))
+        try repo.write("a/b/c/new.yaml", TestRepository.project("new"))
+        try FileManager.default.removeItem(atPath: repo.path + "/x")
+        try repo.write("x", "now a file\n")
+        try FileManager.default.removeItem(atPath: repo.path + "/d")
+        try repo.write("d.yaml", "beside where d was\n")
+        try repo.remove("m.yaml")
+        try FileManager.default.createSymbolicLink(atPath: repo.path + "/m.yaml", withDestinationPath: "z.yaml")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: repo.path + "/z.yaml")
+        let head = try await repo.commit("head")
+
+        let git = try GitRepository.open(path: repo.path)
+        func listed(_ from: String, _ to: String, under path: String = "") throws -> [String] {
+            try git.changedPaths(from: from, to: to, under: path, manifestsOnly: false).map {
+                "\($0.status == .modified ? "M" : $0.status == .added ? "A" : "D")\t\($0.newPath ?? $0.oldPath ?? "")"
+            }
+        }
+        func reported(_ from: String, _ to: String, under path: String = "") async throws -> [String] {
+            let output = try await repo.git("diff", "--no-renames", "--name-status", from, to, "--", path.isEmpty ? "." : path + "/")
+            // A change of type is a delete and an add (no type-change detection).
+            return output.split(separator: "\n").flatMap { line in
+                line.hasPrefix("T\t") ? ["D" + line.dropFirst(), "A" + line.dropFirst()] : [String(line)]
+            }
+        }
+        for (from, to, path) in [(base, head, ""), (head, base, ""), (base, head, "a/b"), (base, head, "x")] {
+            let expected = try await reported(from, to, under: path)
+            #expect(try listed(from, to, under: path) == expected, "under \"\(path)\"")
+        }
+        #expect(try listed(base, base).isEmpty)
+    }
+
     @Test func tellsWhetherAManifestPathIsADirectory() async throws {
         let repo = try await TestRepository()
         try repo.write("m/p.yaml", TestRepository.project("p"))
