@@ -94,12 +94,29 @@ extension ManifestLoader {
             }
 
             var assembly = self
+            // An object edited where it was (same identity, file and position: the usual edit) is replaced
+            // in place, without moving the objects after it.
+            var edited: [ObjectID: AnyManifestObject] = [:]
+            for file in added {
+                for result in file.documents {
+                    if let id = result.id, result.source != nil, let object = result.object { edited[id] = object }
+                }
+            }
+            var replaced: Set<ObjectID> = []
+            for file in removed {
+                for result in file.documents {
+                    guard let id = result.id, let source = result.source, result.object != nil, let object = edited[id],
+                          WrittenOrder.key(object.source) == WrittenOrder.key(source), assembly.replace(object)
+                    else { continue }
+                    replaced.insert(id)
+                }
+            }
             for file in removed {
                 for result in file.documents {
                     guard let id = result.id, let source = result.source else { continue }
                     assembly.known.remove(id)
                     if id.kind == .host { assembly.hostCount -= 1 }
-                    if result.object != nil { assembly.remove(id, declaredAt: source) }
+                    if result.object != nil, !replaced.contains(id) { assembly.remove(id, declaredAt: source) }
                     if result.partial != nil {
                         assembly.partial.removeWritten(id, declaredAt: source)
                         assembly.invalidPaths[id] = nil
@@ -111,7 +128,7 @@ extension ManifestLoader {
                     guard let id = result.id, result.source != nil else { continue }
                     assembly.known.insert(id)
                     if id.kind == .host { assembly.hostCount += 1 }
-                    if let object = result.object { assembly.insert(object) }
+                    if let object = result.object, !replaced.contains(id) { assembly.insert(object) }
                     if let object = result.partial {
                         assembly.partial.insertWritten(object)
                         assembly.invalidPaths[id] = result.invalidPaths
@@ -144,6 +161,25 @@ extension ManifestLoader {
             case let .network(o): Self.insert(o, into: &declared.networks, written: &written.networks)
             case let .volume(o): Self.insert(o, into: &declared.volumes, written: &written.volumes)
             case let .instance(o): Self.insert(o, into: &declared.instances, written: &written.instances)
+            }
+        }
+
+        /// Puts `object` in the place of the declared object of its identity; false when there is none.
+        mutating func replace(_ object: AnyManifestObject) -> Bool {
+            func replace<S>(_ object: ManifestObject<S>, in objects: inout [ManifestObject<S>]) -> Bool {
+                let position = objects.partitionPoint { !($0.id < object.id) }
+                guard position < objects.count, objects[position].id == object.id else { return false }
+                objects[position] = object
+                return true
+            }
+            switch object {
+            case let .host(o): return replace(o, in: &declared.hosts)
+            case let .project(o): return replace(o, in: &declared.projects)
+            case let .user(o): return replace(o, in: &declared.users)
+            case let .image(o): return replace(o, in: &declared.images)
+            case let .network(o): return replace(o, in: &declared.networks)
+            case let .volume(o): return replace(o, in: &declared.volumes)
+            case let .instance(o): return replace(o, in: &declared.instances)
             }
         }
 
