@@ -10,7 +10,9 @@
 # build the guest image (scripts/build-guest-image.sh), and iproute2, ethtool and iputils-ping make and
 # probe the physical network the guests are reached on (scripts/physnet.sh), prometheus brings promtool,
 # which checks the daemon's /metrics in a test, and gnutls-bin's certtool makes the test bed's TLS
-# certificates (scripts/testbed.sh; util-linux's unshare and nsenter make and enter its namespaces).
+# certificates (scripts/testbed.sh; util-linux's unshare and nsenter make and enter its namespaces);
+# ovn-central (the Northbound schema, ovsdb-server's databases, ovn-northd, ovn-nbctl) and ovn-host
+# (ovn-controller) are the OVN network backend.
 set -euo pipefail
 
 PACKAGES=(
@@ -18,7 +20,7 @@ PACKAGES=(
     libgit2-dev libsqlite3-dev
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils
-    openvswitch-switch
+    openvswitch-switch ovn-central ovn-host
     genisoimage
     util-linux ca-certificates openssl
     openssh-server openssh-client
