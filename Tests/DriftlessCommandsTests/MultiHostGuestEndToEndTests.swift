@@ -123,7 +123,14 @@ final class MultiHostGuestEndToEndTests: XCTestCase {
         let start = Date()
         while Date().timeIntervalSince(start) < Self.bootTimeout {
             if try ssh(address, "true", timeout: 5).status == 0 {
-                let status = try ssh(address, "cloud-init status --wait", timeout: 5)
+                // Answering SSH is not the end of the first boot: wait for cloud-init to finish too.
+                // ssh's own failure (255: the guest, busy with its first boot under TCG, did not send its
+                // banner in time) is tried again until the deadline; cloud-init's is a failure.
+                var status = try ssh(address, "cloud-init status --wait", timeout: 15)
+                while status.status == 255, Date().timeIntervalSince(start) < Self.bootTimeout {
+                    Thread.sleep(forTimeInterval: 3)
+                    status = try ssh(address, "cloud-init status --wait", timeout: 15)
+                }
                 XCTAssertEqual(status.status, 0, "cloud-init on \(address): \(status.stdout)\(status.stderr)")
                 return Date().timeIntervalSince(start)
             }
