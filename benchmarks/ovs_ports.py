@@ -34,8 +34,9 @@ VENV = "/tmp/driftless-ovsdbapp-venv"
 SOCKET = "/var/run/openvswitch/db.sock"
 
 
-def ensure_ovsdbapp():
-    """Re-executes this script under a venv that has ovsdbapp, creating it when needed."""
+def ensure_ovsdbapp(script=None):
+    """Re-executes `script` (this one by default) under a venv that has ovsdbapp, creating it when needed."""
+    script = os.path.abspath(script or __file__)
     try:
         import ovsdbapp  # noqa: F401
         return
@@ -43,16 +44,16 @@ def ensure_ovsdbapp():
         pass
     python = os.path.join(VENV, "bin", "python")
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV) or os.environ.get("DRIFTLESS_BENCH_REEXEC"):
-        sys.exit("ovs_ports.py: ovsdbapp is still missing after installing it into " + VENV)
+        sys.exit(os.path.basename(script) + ": ovsdbapp is still missing after installing it into " + VENV)
     if not os.path.exists(python):
-        print(f"ovs_ports.py: creating {VENV}", file=sys.stderr)
+        print(f"{os.path.basename(script)}: creating {VENV}", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
     probe = subprocess.run([python, "-c", "import ovsdbapp"], capture_output=True)
     if probe.returncode != 0:
-        print("ovs_ports.py: pip install ovsdbapp", file=sys.stderr)
+        print(os.path.basename(script) + ": pip install ovsdbapp", file=sys.stderr)
         subprocess.run([python, "-m", "pip", "install", "-q", "ovsdbapp"], check=True)
     env = dict(os.environ, DRIFTLESS_BENCH_REEXEC="1")
-    os.execve(python, [python, os.path.abspath(__file__)] + sys.argv[1:], env)
+    os.execve(python, [python, script] + sys.argv[1:], env)
 
 
 def vsctl(*args):

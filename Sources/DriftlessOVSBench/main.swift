@@ -6,6 +6,12 @@
 //
 //   DriftlessOVSBench [--endpoint unix:/var/run/openvswitch/db.sock] [--bridge dlt-bench-s]
 //                     [--ports 1000] [--batch 1000] [--project bench-<random>]
+//
+// With `ovn` first, the Driftless leg of benchmarks/ovn_ports.py: N logical switch ports with port
+// security on one switch and a port group of them with R ACLs, created in one convergence of
+// `OVNNorthbound` and deleted in another, each ending when the monitor cache shows the result.
+//
+//   DriftlessOVSBench ovn --endpoint unix:PATH/nb.sock [--ports 1000] [--rules 10]
 import DriftlessCore
 import DriftlessOVSDB
 import Foundation
@@ -96,9 +102,56 @@ func runBench(_ options: BenchOptions) async throws -> [String: Double] {
     ]
 }
 
+/// The OVN leg: one switch of `ports` ports with addresses and port security, and a port group of them
+/// with `rules` ACLs (a security group), created then deleted.
+func runOVNBench(_ arguments: [String]) async throws -> [String: Double] {
+    var endpoint = "", ports = 1000, rules = 10
+    var rest = arguments[...]
+    while let flag = rest.popFirst() {
+        guard let value = rest.popFirst() else { throw BenchFailure("\(flag) needs a value") }
+        switch flag {
+        case "--endpoint": endpoint = value
+        case "--ports": ports = Int(value) ?? 0
+        case "--rules": rules = Int(value) ?? 0
+        default: throw BenchFailure("unknown option \(flag)")
+        }
+    }
+    guard !endpoint.isEmpty, ports > 0, rules > 0 else { throw BenchFailure("ovn needs --endpoint, and positive --ports and --rules") }
+    let client = try OVSDBClient(endpoint: OVSDBEndpoint(parsing: endpoint))
+    try await client.connect()
+    let northbound = OVNNorthbound(client: client, owner: "bench", cacheTimeout: .seconds(120))
+    try await northbound.startMonitoring()
+
+    let group = OVNNaming.portGroup(project: "bench", group: "web")
+    let lports = (0..<ports).map { index in
+        let mac = String(format: "52:54:00:%02x:%02x:%02x", index >> 16 & 255, index >> 8 & 255, index & 255)
+        let address = "\(mac) 10.\(64 + index >> 16 & 63).\(index >> 8 & 255).\(index & 255)"
+        return OVNLogicalSwitchPort(name: "bench-vm\(index)-lan-0", addresses: [address], portSecurity: [address],
+                                    externalIDs: ["driftless-instance": "bench/vm\(index)"])
+    }
+    let acls = (0..<rules).map { rule in
+        OVNACL(direction: .toPort, priority: 1002, match: "outport == @\(group) && ip4 && tcp.dst == \(8000 + rule)",
+               action: .allowRelated)
+    }
+    let state = OVNNorthboundState(
+        switches: [OVNLogicalSwitch(name: OVNNaming.logicalSwitch(project: "bench", network: "lan"), ports: lports)],
+        portGroups: [OVNPortGroup(name: group, ports: lports.map(\.name), acls: acls)])
+
+    let clock = ContinuousClock()
+    var created = OVNNorthboundChanges(), deleted = OVNNorthboundChanges()
+    let createTime = try await clock.measure { created = try await northbound.converge(to: state) }
+    guard created.ports.created == ports, created.acls.created == rules else { throw BenchFailure("created \(created)") }
+    let deleteTime = try await clock.measure { deleted = try await northbound.converge(to: OVNNorthboundState()) }
+    guard deleted.ports.deleted == ports, deleted.acls.deleted == rules else { throw BenchFailure("deleted \(deleted)") }
+    await client.close()
+    return ["create_s": createTime.inSeconds, "delete_s": deleteTime.inSeconds, "transactions": 2, "ports": Double(ports)]
+}
+
 do {
-    let options = try BenchOptions(Array(CommandLine.arguments.dropFirst()))
-    let result = try await runBench(options)
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    let result = arguments.first == "ovn"
+        ? try await runOVNBench(Array(arguments.dropFirst()))
+        : try await runBench(try BenchOptions(arguments))
     let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
 } catch {

@@ -85,10 +85,10 @@ public struct OVNNorthbound: Sendable {
             observation.state.switches.append(logicalSwitch)
             observation.switchUUIDs[name] = uuid
         }
+        let portNames = Dictionary(observation.portUUIDs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         for (uuid, row) in cache.rows(in: "Port_Group") {
             guard let ids = owned(row, by: owner), let name = row["name"]?.string else { continue }
             var group = OVNPortGroup(name: name, externalIDs: ids)
-            let portNames = Dictionary(observation.portUUIDs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             group.ports = (row["ports"]?.uuids ?? []).compactMap { portNames[$0] }
             for aclUUID in row["acls"]?.uuids ?? [] {
                 guard let aclRow = acls[aclUUID], let aclIDs = owned(aclRow, by: owner), let acl = self.acl(aclRow, externalIDs: aclIDs)
@@ -144,10 +144,19 @@ public struct OVNNorthboundObservation: Sendable {
 public struct OVNNorthboundChanges: Sendable, Hashable, CustomStringConvertible {
     public struct Counts: Sendable, Hashable {
         public var created = 0, updated = 0, deleted = 0
+
+        public init(created: Int = 0, updated: Int = 0, deleted: Int = 0) {
+            self.created = created
+            self.updated = updated
+            self.deleted = deleted
+        }
+
         public var isEmpty: Bool { created + updated + deleted == 0 }
     }
 
     public var switches = Counts(), ports = Counts(), portGroups = Counts(), acls = Counts()
+
+    public init() {}
 
     public var isEmpty: Bool { switches.isEmpty && ports.isEmpty && portGroups.isEmpty && acls.isEmpty }
 
