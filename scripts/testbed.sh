@@ -6,7 +6,8 @@
 #   scripts/testbed.sh up N [VLAN=GATEWAY/PREFIX ...]   make hosts tb1..tbN (default VLANs 100=10.10.0.1/24 200=10.20.0.1/24)
 #   scripts/testbed.sh down                             remove every host, the switches, the router and the files
 #   scripts/testbed.sh status                           what runs where, and the endpoints to put in Host manifests
-#   scripts/testbed.sh stop HOST DAEMON                 stop libvirtd | virtlogd | ovsdb-server | ovs-vswitchd | sshd on HOST
+#   scripts/testbed.sh stop HOST DAEMON                 stop libvirtd | virtlogd | ovsdb-server | ovs-vswitchd | ovn-controller | sshd on HOST
+#                                                       (HOST central: ovn-nb | ovn-sb | ovn-northd)
 #   scripts/testbed.sh start HOST [DAEMON]              start it (or every daemon of HOST that is not running)
 #   scripts/testbed.sh exec HOST COMMAND...             run a command inside HOST (its network and mount namespaces)
 #
@@ -19,6 +20,13 @@
 #                (what a Host maps in physicalNetworks), and each VLAN's gateway address on vlanN behind
 #                an access port; it does not forward between VLANs. (This kernel has neither 8021q nor
 #                VLAN filtering in its bridges, so the switch is Open vSwitch.)
+#   dl-tb-tun    a Linux bridge in the root namespace: the tunnel network. Host tbK is 10.78.0.(10+K) on
+#                br-tun, an Open vSwitch bridge (netdev) holding its interface tun0 (the userspace datapath
+#                sends Geneve only from an address on an OVS bridge): OVN's encap IP.
+#   central      OVN's central services in the root namespace (the controller): the Northbound and
+#                Southbound databases (ovsdb-server, tcp:10.77.0.1:6641 and tcp:10.77.0.1:6642) and
+#                ovn-northd; each host runs ovn-controller, idle until Driftless makes the host a chassis
+#                (its integration bridge preset to br-ovn, so it never takes the VLAN networks' bridge).
 #   files        /var/lib/driftless-testbed: per host its private /run/libvirt, /var/lib/libvirt,
 #                /var/cache/libvirt, /var/log/libvirt, /etc/libvirt, /etc/pki, /run/openvswitch,
 #                /etc/openvswitch, /var/log/openvswitch and /var/lib/driftless/pools (bind mounts inside
@@ -33,6 +41,9 @@ MGMT=dl-tb-mgmt
 SWITCH=sw
 ROUTER=dl-tb-router
 MGMT_PREFIX=10.77.0
+TUN=dl-tb-tun
+TUN_PREFIX=10.78.0
+CENTRAL="$TB/central"
 WAIT_SECONDS="${TESTBED_WAIT_SECONDS:-30}"
 
 source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh"
@@ -53,6 +64,7 @@ netns_of() { # netns_of NODE -> its network namespace
     case "$1" in router) echo "$ROUTER" ;; *) echo "dl-$1" ;; esac
 }
 host_ip() { echo "$MGMT_PREFIX.$((10 + $(host_index "$1")))"; }
+tunnel_ip() { echo "$TUN_PREFIX.$((10 + $(host_index "$1")))"; }
 holder() { # holder HOST -> pid of the process that keeps HOST's namespaces
     local pid
     pid="$(cat "$TB/$1/holder.pid" 2>/dev/null || true)"
@@ -85,15 +97,17 @@ wait_for() { # wait_for WHAT COMMAND...
         sleep 0.1
     done
 }
+daemon_running() { [ -n "$(daemon_pid "$1" "$2")" ]; } # daemon_running HOST DAEMON
 # The pid in a daemon's pid file (seen from the root namespace), if it runs.
 daemon_pid() { # daemon_pid HOST DAEMON
     local file pid
     case "$2" in
         libvirtd) file="$TB/$1/run-libvirt/libvirtd.pid" ;;
         virtlogd) file="$TB/$1/run-libvirt/virtlogd.pid" ;;
-        ovsdb-server|ovs-vswitchd) file="$TB/$1/run-openvswitch/$2.pid" ;;
+        ovsdb-server|ovs-vswitchd|ovn-controller) file="$TB/$1/run-openvswitch/$2.pid" ;;
         sshd) file="$TB/$1/sshd.pid" ;;
-        *) die "unknown daemon $2 (libvirtd, virtlogd, ovsdb-server, ovs-vswitchd, sshd)" ;;
+        ovn-nb|ovn-sb|ovn-northd) file="$CENTRAL/$2.pid" ;;
+        *) die "unknown daemon $2 (libvirtd, virtlogd, ovsdb-server, ovs-vswitchd, ovn-controller, sshd; central: ovn-nb, ovn-sb, ovn-northd)" ;;
     esac
     pid="$(cat "$file" 2>/dev/null || true)"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -254,6 +268,7 @@ EOF
     plug_host "$host"
     make_namespaces "$host" "${BINDS[@]}"
     start_daemons "$host"
+    plug_tunnel "$host"
 }
 
 # Starts the process that holds NODE's mount namespace (inside its network namespace), the BINDS
@@ -282,6 +297,7 @@ make_namespaces() { # make_namespaces NODE BIND...
 
 start_daemon() { # start_daemon HOST DAEMON
     local host="$1" daemon="$2" dir="$TB/$1" ip="" remotes=()
+    if [ "$host" = central ]; then start_central "$daemon"; return 0; fi
     if [ "$host" != router ]; then
         ip="$(host_ip "$host")"
         remotes=(--remote="ptcp:6641:$ip" --remote="pssl:6640:$ip" --private-key=/etc/pki/libvirt/private/serverkey.pem
@@ -316,6 +332,20 @@ start_daemon() { # start_daemon HOST DAEMON
                 --log-file=/var/log/openvswitch/ovs-vswitchd.log unix:/run/openvswitch/db.sock
             wait_for "ovs-vswitchd on $host" inside "$host" ovs-vsctl --timeout=2 show
             ;;
+        ovn-controller)
+            start_daemon "$host" ovs-vswitchd
+            # Until Driftless makes the host a chassis, keep ovn-controller off the VLAN networks' br-int.
+            if [ -z "$(inside "$host" ovs-vsctl --timeout=10 --if-exists get Open_vSwitch . external_ids:ovn-bridge)" ]; then
+                inside "$host" ovs-vsctl --timeout=10 --no-wait set Open_vSwitch . external_ids:ovn-bridge=br-ovn \
+                    external_ids:ovn-bridge-datapath-type=netdev
+            fi
+            rm -f "$dir/run-openvswitch/ovn-controller.pid"
+            # Its control socket goes to OVN_RUNDIR: the host's own /run/openvswitch.
+            launch "$host" "$dir/log-openvswitch/ovn-controller.out" env OVN_RUNDIR=/run/openvswitch \
+                ovn-controller unix:/run/openvswitch/db.sock --detach --pidfile=/run/openvswitch/ovn-controller.pid \
+                --no-chdir --log-file=/var/log/openvswitch/ovn-controller.log
+            wait_for "ovn-controller on $host" daemon_running "$host" ovn-controller
+            ;;
         sshd)
             mkdir -p /run/sshd
             cat >"$dir/sshd_config" <<EOF
@@ -339,7 +369,62 @@ EOF
 
 start_daemons() { # start_daemons HOST
     local daemon
-    for daemon in virtlogd libvirtd ovsdb-server ovs-vswitchd sshd; do start_daemon "$1" "$daemon"; done
+    if [ "$1" = central ]; then
+        for daemon in ovn-nb ovn-sb ovn-northd; do start_central "$daemon"; done
+        return 0
+    fi
+    for daemon in virtlogd libvirtd ovsdb-server ovs-vswitchd ovn-controller sshd; do start_daemon "$1" "$daemon"; done
+}
+
+# MARK: - OVN's central services (in the root namespace)
+
+start_central() { # start_central ovn-nb | ovn-sb | ovn-northd
+    local daemon="$1" db port schema
+    mkdir -p "$CENTRAL"
+    if [ -n "$(daemon_pid central "$daemon")" ]; then return 0; fi
+    case "$daemon" in
+        ovn-nb|ovn-sb)
+            db="${daemon#ovn-}" port=6641 schema=/usr/share/ovn/ovn-nb.ovsschema
+            [ "$db" = sb ] && port=6642 schema=/usr/share/ovn/ovn-sb.ovsschema
+            [ -s "$CENTRAL/$db.db" ] || ovsdb-tool create "$CENTRAL/$db.db" "$schema"
+            rm -f "$CENTRAL/$db.sock"
+            ovsdb-server "$CENTRAL/$db.db" --detach --pidfile="$CENTRAL/$daemon.pid" --no-chdir \
+                --log-file="$CENTRAL/$daemon.log" --unixctl="$CENTRAL/$daemon.ctl" \
+                --remote="punix:$CENTRAL/$db.sock" --remote="ptcp:$port:$MGMT_PREFIX.1" </dev/null >>"$CENTRAL/$daemon.out" 2>&1
+            wait_for "the ${db^^} database" test -S "$CENTRAL/$db.sock"
+            ;;
+        ovn-northd)
+            start_central ovn-nb
+            start_central ovn-sb
+            ovn-northd --ovnnb-db="unix:$CENTRAL/nb.sock" --ovnsb-db="unix:$CENTRAL/sb.sock" --detach \
+                --pidfile="$CENTRAL/ovn-northd.pid" --no-chdir --log-file="$CENTRAL/ovn-northd.log" \
+                --unixctl="$CENTRAL/ovn-northd.ctl" </dev/null >>"$CENTRAL/ovn-northd.out" 2>&1
+            wait_for "ovn-northd" test -S "$CENTRAL/ovn-northd.ctl"
+            ;;
+        *) die "unknown central daemon $daemon (ovn-nb, ovn-sb, ovn-northd)" ;;
+    esac
+}
+
+# The tunnel network: tun0 in HOST, on its br-tun (netdev) with the host's tunnel address.
+plug_tunnel() { # plug_tunnel HOST
+    local host="$1" k
+    k="$(host_index "$host")"
+    if ! ip link show "$TUN" >/dev/null 2>&1; then ip link add "$TUN" type bridge; fi
+    ip link set "$TUN" up
+    if ! ip link show "tb$k-t" >/dev/null 2>&1; then
+        ip link add "tb$k-t" type veth peer name "tb$k-ti"
+        ip link set "tb$k-ti" netns "dl-$host"
+        ip -n "dl-$host" link set "tb$k-ti" name tun0
+    fi
+    ip link set "tb$k-t" master "$TUN" up
+    offloads_off "tb$k-t"
+    ip netns exec "dl-$host" ethtool -K tun0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip -n "dl-$host" link set tun0 up
+    inside "$host" ovs-vsctl --timeout=10 --may-exist add-br br-tun -- set bridge br-tun datapath_type=netdev \
+        -- --may-exist add-port br-tun tun0
+    wait_for "br-tun on $host" ip -n "dl-$host" link show br-tun
+    ip -n "dl-$host" address replace "$(tunnel_ip "$host")/24" dev br-tun
+    ip -n "dl-$host" link set br-tun up
 }
 
 stop_daemon() { # stop_daemon HOST DAEMON
@@ -381,6 +466,7 @@ remove_host() { # remove_host HOST
     ip netns del "dl-$host" 2>/dev/null || true
     ip link del "tb$k-m" 2>/dev/null || true
     ip -n "$ROUTER" link del "tb$k-p" 2>/dev/null || true
+    ip link del "tb$k-t" 2>/dev/null || true
     rm -rf "${TB:?}/$host"
     log "host $host removed"
 }
@@ -390,15 +476,21 @@ status() {
     for host in $(hosts); do
         ip="$(host_ip "$host")"
         printf '%s  %s\n' "$host" "$ip"
-        for daemon in virtlogd libvirtd ovsdb-server ovs-vswitchd sshd; do
+        for daemon in virtlogd libvirtd ovsdb-server ovs-vswitchd ovn-controller sshd; do
             pid="$(daemon_pid "$host" "$daemon")"
-            if [ -n "$pid" ]; then printf '    %-13s running (pid %s)\n' "$daemon" "$pid"; else printf '    %-13s stopped\n' "$daemon"; fi
+            if [ -n "$pid" ]; then printf '    %-15s running (pid %s)\n' "$daemon" "$pid"; else printf '    %-15s stopped\n' "$daemon"; fi
         done
         printf '    libvirt       qemu+tls://%s/system   qemu+ssh://root@%s/system   qemu+unix:///system?socket=%s\n' \
             "$ip" "$ip" "$TB/$host/run-libvirt/libvirt-sock"
         printf '    ovsdb         ssl:%s:6640   tcp:%s:6641   unix:%s\n' "$ip" "$ip" "$TB/$host/run-openvswitch/db.sock"
         printf '    physical      phys0 (a trunk port of switch %s in %s: VLANs %s)\n' "$SWITCH" "$ROUTER" "$(cut -d' ' -f1 "$TB/vlans" | paste -sd, -)"
+        printf '    tunnel        %s on br-tun (OVN encap IP)\n' "$(tunnel_ip "$host")"
     done
+    for daemon in ovn-nb ovn-sb ovn-northd; do
+        pid="$(daemon_pid central "$daemon")"
+        if [ -n "$pid" ]; then printf 'central %-12s running (pid %s)\n' "$daemon" "$pid"; else printf 'central %-12s stopped\n' "$daemon"; fi
+    done
+    printf 'central OVN: Northbound tcp:%s.1:6641 (unix:%s/nb.sock), Southbound tcp:%s.1:6642\n' "$MGMT_PREFIX" "$CENTRAL" "$MGMT_PREFIX"
     printf 'controller credentials: pkipath %s (cacert.pem, clientcert.pem, clientkey.pem); ssh key %s, known_hosts %s\n' \
         "$TB/pki" "$TB/ssh/id_ed25519" "$TB/ssh/known_hosts"
     [ -s "$TB/vlans" ] && while read -r vlan address; do printf 'router %s: VLAN %s gateway %s\n' "$ROUTER" "$vlan" "$address"; done <"$TB/vlans"
@@ -415,13 +507,14 @@ case "$action" in
         shift
         vlans=("$@")
         [ ${#vlans[@]} -gt 0 ] || vlans=(100=10.10.0.1/24 200=10.20.0.1/24)
-        for cmd in libvirtd virtlogd ovsdb-server ovs-vswitchd sshd nsenter unshare ethtool bridge; do
+        for cmd in libvirtd virtlogd ovsdb-server ovs-vswitchd ovn-controller ovn-northd sshd nsenter unshare ethtool bridge; do
             command -v "$cmd" >/dev/null || die "$cmd is missing (scripts/install-deps.sh installs what the test bed needs)"
         done
         mkdir -p "$TB"
         chmod 0700 "$TB"
         make_credentials
         make_switches "${vlans[@]}"
+        start_daemons central
         for k in $(seq 1 "$count"); do
             make_host "tb$k"
             log "host tb$k up at $(host_ip "tb$k")"
@@ -433,19 +526,24 @@ case "$action" in
         pids="$(host_processes router | tr '\n' ' ')"
         [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
         ip netns del "$ROUTER" 2>/dev/null || true
+        for daemon in ovn-northd ovn-nb ovn-sb; do
+            pid="$(daemon_pid central "$daemon")"
+            [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+        done
         ip link del "$MGMT" 2>/dev/null || true
+        ip link del "$TUN" 2>/dev/null || true
         rm -rf "$TB"
         log "test bed removed"
         ;;
     status) status ;;
     stop)
         [ $# -eq 2 ] || usage
-        holder "$1" >/dev/null
+        [ "$1" = central ] || holder "$1" >/dev/null
         stop_daemon "$1" "$2"
         ;;
     start)
         [ $# -ge 1 ] || usage
-        holder "$1" >/dev/null
+        [ "$1" = central ] || holder "$1" >/dev/null
         if [ $# -ge 2 ]; then start_daemon "$1" "$2"; else start_daemons "$1"; fi
         ;;
     exec)

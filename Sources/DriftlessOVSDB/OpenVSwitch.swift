@@ -1,3 +1,4 @@
+import DriftlessCore
 import Foundation
 
 /// Open_vSwitch database conveniences (bridges, ports, interfaces) over a generic `OVSDBClient`.
@@ -14,7 +15,7 @@ public struct OpenVSwitch: Sendable {
     /// The columns the helpers read; few enough that ovs-vswitchd's
     /// statistics updates do not churn the cache.
     public static let monitorRequests: [String: OVSDBMonitorRequest] = [
-        "Open_vSwitch": OVSDBMonitorRequest(columns: ["bridges"]),
+        "Open_vSwitch": OVSDBMonitorRequest(columns: ["bridges", "external_ids"]),
         "Bridge": OVSDBMonitorRequest(columns: ["name", "ports", "datapath_type", "external_ids"]),
         "Port": OVSDBMonitorRequest(columns: ["name", "interfaces", "tag", "external_ids"]),
         "Interface": OVSDBMonitorRequest(columns: ["name", "type", "external_ids"]),
@@ -87,6 +88,40 @@ public struct OpenVSwitch: Sendable {
             throw failure("no bridge named \(bridgeName)")
         }
         return bridge.portUUIDs.compactMap { Self.port($0, in: cache) }.sorted { $0.name < $1.name }
+    }
+
+    // MARK: - The OVN chassis
+
+    /// The root row's `external_ids` (where ovn-controller reads its chassis settings).
+    public func systemExternalIDs() async throws -> [String: String] {
+        let cache = try await client.cacheSnapshot()
+        return cache.rows(in: "Open_vSwitch").first?.value["external_ids"]?.stringMap ?? [:]
+    }
+
+    /// Makes the host the OVN chassis `chassis` says: sets its keys of the root row's `external_ids` (and
+    /// removes those it leaves unset), keeping every other key, in one transaction guarded by a `wait`
+    /// that the map did not change meanwhile. Returns whether anything changed.
+    @discardableResult
+    public func configureChassis(_ chassis: OVNChassis) async throws -> Bool {
+        try await requireMonitoring()
+        let cache = try await client.cacheSnapshot()
+        guard let (uuid, row) = cache.rows(in: "Open_vSwitch").first else { throw failure("no Open_vSwitch row") }
+        let current = row["external_ids"]?.stringMap ?? [:]
+        var wanted = current
+        for key in OVNChassis.keys { wanted[key] = nil }
+        wanted.merge(chassis.externalIDs) { $1 }
+        guard wanted != current else { return false }
+        _ = try await client.transact(database: Self.database, operations: [
+            .wait(table: "Open_vSwitch", where: [.uuid(uuid)], columns: ["external_ids"], until: .equal,
+                  rows: [["external_ids": .stringMap(current)]], timeout: 0),
+            .update(table: "Open_vSwitch", where: [.uuid(uuid)], row: ["external_ids": .stringMap(wanted)]),
+            .comment("driftless: OVN chassis \(chassis.systemID)"),
+        ])
+        let written = wanted
+        _ = try await client.waitForCache(timeout: cacheTimeout) { cache in
+            cache.row(uuid, in: "Open_vSwitch")?["external_ids"]?.stringMap == written
+        }
+        return true
     }
 
     // MARK: - Bridges

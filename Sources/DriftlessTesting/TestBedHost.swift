@@ -14,6 +14,11 @@ public struct TestBedHost: Sendable {
     /// The host's management address (`10.77.0.(10+K)`), where libvirt listens for TLS (16514), OVSDB for
     /// SSL (6640) and TCP (6641), and sshd on 22.
     public var address: String { "10.77.0.\(10 + (Int(name.dropFirst(2)) ?? 0))" }
+    /// The host's address on the tunnel network (`10.78.0.(10+K)` on its br-tun): its OVN encap IP.
+    public var tunnelAddress: String { "10.78.0.\(10 + (Int(name.dropFirst(2)) ?? 0))" }
+    /// OVN's central databases, in the root namespace: as the hosts reach them, and as the controller does.
+    public static let ovnSouthbound = "tcp:10.77.0.1:6642"
+    public static let ovnNorthbound = "tcp:10.77.0.1:6641"
     /// The controller's CA and client certificate, in libvirt's pkipath layout.
     public static var pkiDirectory: String { root + "/pki" }
     /// The controller's SSH key, authorised as root on every host.

@@ -152,3 +152,51 @@ public enum OVNNaming {
         return String(raw.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 }
+
+/// What makes a host an OVN chassis: the keys ovn-controller reads from its Open_vSwitch row's
+/// `external_ids` (ovn-controller(8)). Driftless writes exactly these and leaves every other key alone.
+public struct OVNChassis: Sendable, Hashable {
+    /// `system-id`: the chassis's name in the Southbound database (the Host's name).
+    public var systemID: String
+    /// `ovn-remote`: the Southbound database ovn-controller connects to.
+    public var southbound: String
+    /// `ovn-encap-type` (`geneve`).
+    public var encapType: String
+    /// `ovn-encap-ip`: this chassis's tunnel endpoint.
+    public var encapIP: String
+    /// `ovn-bridge`: the integration bridge ovn-controller creates and programs. Not the bridge of
+    /// Driftless's VLAN networks, which stays a plain learning switch.
+    public var integrationBridge: String
+    /// `ovn-bridge-datapath-type` (`netdev` for the userspace datapath), when set.
+    public var datapathType: String?
+    /// `ovn-bridge-mappings`: physical network name to the OVS bridge that reaches it.
+    public var bridgeMappings: [String: String]
+
+    public init(systemID: String, southbound: String, encapType: String = "geneve", encapIP: String,
+                integrationBridge: String = "br-ovn", datapathType: String? = nil, bridgeMappings: [String: String] = [:]) {
+        self.systemID = systemID
+        self.southbound = southbound
+        self.encapType = encapType
+        self.encapIP = encapIP
+        self.integrationBridge = integrationBridge
+        self.datapathType = datapathType
+        self.bridgeMappings = bridgeMappings
+    }
+
+    /// The `external_ids` keys and values, as ovn-controller reads them; an unset one is absent.
+    public var externalIDs: [String: String] {
+        var ids = [
+            "system-id": systemID, "ovn-remote": southbound, "ovn-encap-type": encapType, "ovn-encap-ip": encapIP,
+            "ovn-bridge": integrationBridge,
+        ]
+        if let datapathType { ids["ovn-bridge-datapath-type"] = datapathType }
+        if !bridgeMappings.isEmpty {
+            ids["ovn-bridge-mappings"] = bridgeMappings.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+        }
+        return ids
+    }
+
+    /// Every key Driftless writes for a chassis (those `externalIDs` leaves out are removed).
+    public static let keys = ["system-id", "ovn-remote", "ovn-encap-type", "ovn-encap-ip", "ovn-bridge",
+                              "ovn-bridge-datapath-type", "ovn-bridge-mappings"]
+}
