@@ -246,7 +246,9 @@ make_host() { # make_host HOST
     done
     if [ ! -e "$dir/etc-libvirt/libvirtd.conf" ]; then
         cp -a /etc/libvirt/. "$dir/etc-libvirt/"
-        rm -f "$dir/etc-libvirt/qemu/networks/autostart/"*.xml
+        # The machine's configuration, not its domains, pools or autostarted networks: a host starts empty.
+        rm -f "$dir/etc-libvirt/qemu/networks/autostart/"*.xml "$dir/etc-libvirt/qemu/"*.xml \
+            "$dir/etc-libvirt/qemu/autostart/"*.xml "$dir/etc-libvirt/storage/"*.xml "$dir/etc-libvirt/storage/autostart/"*.xml
         cat >>"$dir/etc-libvirt/libvirtd.conf" <<EOF
 
 # Driftless test bed host $host

@@ -107,7 +107,16 @@ public struct SourceMap: Sendable {
     private var nodes: ContiguousArray<Node>
 
     public init(_ root: YAMLNode) {
+        func count(_ node: YAMLNode) -> Int {
+            switch node {
+            case .scalar: 1
+            case let .mapping(m): m.entries.reduce(1) { $0 + count($1.value) }
+            case let .sequence(s): s.items.reduce(1) { $0 + count($1) }
+            }
+        }
+        // Exactly as many as there are: the map is kept for the object's life.
         var nodes = ContiguousArray<Node>()
+        nodes.reserveCapacity(count(root))
         func add(_ node: YAMLNode, key: YAMLNode.Scalar?) {
             let index = nodes.count
             let shape: Node.Shape = switch node {
