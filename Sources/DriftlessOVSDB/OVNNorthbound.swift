@@ -40,10 +40,7 @@ public struct OVNNorthbound: Sendable {
 
     /// Monitors the tables `observe` and `converge` read.
     public func startMonitoring() async throws {
-        let already = await client.monitoredTables
-        let wanted = Self.monitorRequests.filter { !already.contains($0.key) }
-        guard !wanted.isEmpty else { return }
-        try await client.monitor(database: Self.database, tables: wanted)
+        try await client.monitorMissing(database: Self.database, tables: Self.monitorRequests)
     }
 
     /// The rows this installation owns, as the cache has them.
@@ -235,15 +232,8 @@ struct OVNNorthboundPlan {
                 var row: OVSDBRow = [:]
                 if existing.otherConfig != wanted.otherConfig { row["other_config"] = .stringMap(wanted.otherConfig) }
                 if existing.externalIDs != wanted.externalIDs { row["external_ids"] = ids(wanted.externalIDs) }
-                if !row.isEmpty {
-                    transaction.append(.update(table: "Logical_Switch", where: [.uuid(uuid)], row: row))
+                if alter("Logical_Switch", uuid, columns: row, children: "ports", removed: removed, inserted: inserted) {
                     changes.switches.updated += 1
-                }
-                var mutations: [OVSDBMutation] = []
-                if !removed.isEmpty { mutations.append(.delete("ports", .uuidSet(removed))) }
-                if !inserted.isEmpty { mutations.append(.insert("ports", .set(Set(inserted)))) }
-                if !mutations.isEmpty {
-                    transaction.append(.mutate(table: "Logical_Switch", where: [.uuid(uuid)], mutations: mutations))
                 }
             } else {
                 transaction.append(.insert(table: "Logical_Switch", row: [
@@ -303,15 +293,8 @@ struct OVNNorthboundPlan {
                 var row: OVSDBRow = [:]
                 if Set(existing.ports) != Set(wanted.ports) { row["ports"] = .set(Set(members)) }
                 if existing.externalIDs != wanted.externalIDs { row["external_ids"] = ids(wanted.externalIDs) }
-                if !row.isEmpty {
-                    transaction.append(.update(table: "Port_Group", where: [.uuid(uuid)], row: row))
+                if alter("Port_Group", uuid, columns: row, children: "acls", removed: removedACLs, inserted: insertedACLs) {
                     changes.portGroups.updated += 1
-                }
-                var mutations: [OVSDBMutation] = []
-                if !removedACLs.isEmpty { mutations.append(.delete("acls", .uuidSet(removedACLs))) }
-                if !insertedACLs.isEmpty { mutations.append(.insert("acls", .set(Set(insertedACLs)))) }
-                if !mutations.isEmpty {
-                    transaction.append(.mutate(table: "Port_Group", where: [.uuid(uuid)], mutations: mutations))
                 }
             } else {
                 transaction.append(.insert(table: "Port_Group", row: [
@@ -329,5 +312,18 @@ struct OVNNorthboundPlan {
             changes.acls.deleted += existing.acls.count
         }
         if !transaction.isEmpty { transaction.append(.comment("driftless: \(changes)")) }
+    }
+
+    /// Brings an existing switch or port group along: updates the columns in `row` (those that changed),
+    /// and takes `removed` out of and adds `inserted` to its `children` (`ports`, `acls`) in one mutate.
+    /// Returns whether a column was updated.
+    private mutating func alter(_ table: String, _ uuid: UUID, columns row: OVSDBRow, children column: String,
+                                removed: [UUID], inserted: [OVSDBAtom]) -> Bool {
+        if !row.isEmpty { transaction.append(.update(table: table, where: [.uuid(uuid)], row: row)) }
+        var mutations: [OVSDBMutation] = []
+        if !removed.isEmpty { mutations.append(.delete(column, .uuidSet(removed))) }
+        if !inserted.isEmpty { mutations.append(.insert(column, .set(Set(inserted)))) }
+        if !mutations.isEmpty { transaction.append(.mutate(table: table, where: [.uuid(uuid)], mutations: mutations)) }
+        return !row.isEmpty
     }
 }

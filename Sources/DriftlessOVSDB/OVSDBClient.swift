@@ -293,6 +293,15 @@ public actor OVSDBClient {
         }
     }
 
+    /// `monitor` of those of `tables` no monitor covers yet; nothing when every one is covered. For the
+    /// typed views over a database (`OpenVSwitch`, `OVNNorthbound`), which may be started more than once.
+    public func monitorMissing(database: String, tables: [String: OVSDBMonitorRequest]) async throws {
+        let monitored = monitoredTables
+        let missing = tables.filter { !monitored.contains($0.key) }
+        guard !missing.isEmpty else { return }
+        try await monitor(database: database, tables: missing)
+    }
+
     // MARK: - Cache
 
     /// The tables covered by a monitor (in the cache once connected).

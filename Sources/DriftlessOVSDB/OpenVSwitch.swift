@@ -34,10 +34,7 @@ public struct OpenVSwitch: Sendable {
 
     /// Monitors the Open_vSwitch, Bridge, Port and Interface tables (the helpers' reads need it).
     public func startMonitoring() async throws {
-        let already = await client.monitoredTables
-        let wanted = Self.monitorRequests.filter { !already.contains($0.key) }
-        guard !wanted.isEmpty else { return }
-        try await client.monitor(database: Self.database, tables: wanted)
+        try await client.monitorMissing(database: Self.database, tables: Self.monitorRequests)
     }
 
     // MARK: - Reading the cache

@@ -26,7 +26,7 @@ public struct OVNNorthboundState: Sendable, Hashable {
             portGroups: portGroups.map { g in
                 var g = g
                 g.ports.sort()
-                g.acls.sort { $0.sortKey < $1.sortKey }
+                g.acls.sort { $0.identity < $1.identity }
                 return g
             }.sorted { $0.name < $1.name })
     }
@@ -134,8 +134,6 @@ public struct OVNACL: Sendable, Hashable {
 
     /// What makes two ACLs the same one.
     public var identity: String { "\(direction.rawValue) \(priority) \(action.rawValue) \(match)" }
-
-    var sortKey: String { identity }
 }
 
 /// Driftless's names in the Northbound database.
