@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ovs_ports import REPO, build_bench, ensure_ovsdbapp, median_run, ovsdbapp_version  # noqa: E402
+from ovs_ports import REPO, build_bench, ensure_ovsdbapp, median_run, ovsdbapp_version, report  # noqa: E402
 
 SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
 
@@ -201,31 +201,10 @@ def main():
     results["ovsdbapp " + ovsdbapp_version()] = (median_run(runs), f"{args.repeat} runs, median")
     results["ovn-nbctl, one call per port"] = (run_nbctl(Workload("dlv", args.ports, args.rules)), "1 run")
 
-    driftless_total = sum(next(iter(results.values()))[0][:2])
-    print()
-    print(f"{args.ports} logical ports with port security and a port group of {args.rules} ACLs, created then "
-          f"deleted (OVN Northbound schema {schema_version()}, private ovsdb-server)")
-    header = f"{'way':<32} {'create s':>9} {'delete s':>9} {'total s':>9} {'vs Driftless':>13} {'txns':>6}  runs"
-    print(header)
-    print("-" * len(header))
-    for name, ((create, delete, transactions), note) in results.items():
-        total = create + delete
-        print(f"{name:<32} {create:>9.3f} {delete:>9.3f} {total:>9.3f} {total / driftless_total:>12.1f}x "
-              f"{transactions:>6}  {note}")
-    print()
-
-    totals = {name: sum(result[0][:2]) for name, result in results.items()}
-    nbctl_total = totals["ovn-nbctl, one call per port"]
-    ovsdbapp_total = next(total for name, total in totals.items() if name.startswith("ovsdbapp"))
-    goals = [
-        (f"Driftless >= 10x faster than the ovn-nbctl loop ({nbctl_total / driftless_total:.1f}x)",
-         nbctl_total >= 10 * driftless_total),
-        (f"Driftless no slower than ovsdbapp in one transaction ({ovsdbapp_total / driftless_total:.1f}x)",
-         driftless_total <= ovsdbapp_total),
-    ]
-    for text, met in goals:
-        print(("goal met:    " if met else "goal MISSED: ") + text)
-    return 0 if all(met for _, met in goals) else 1
+    title = (f"{args.ports} logical ports with port security and a port group of {args.rules} ACLs, created then "
+             f"deleted (OVN Northbound schema {schema_version()}, private ovsdb-server)")
+    return report(title, results, loop="ovn-nbctl, one call per port", loop_words="the ovn-nbctl loop",
+                  ovsdbapp_words="ovsdbapp in one transaction")
 
 
 def schema_version():
